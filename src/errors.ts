@@ -1,0 +1,49 @@
+/**
+ * The one registry of stable error codes. Services and repositories throw `CorebankError`
+ * with one of these codes; only `src/http/` maps them to HTTP statuses, so the same rule
+ * produces the same answer whichever route or command hits it.
+ */
+export const ERROR_CODES = [
+  'VALIDATION_FAILED',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'INVALID_CREDENTIALS',
+  'USER_LOCKED',
+  'PIN_NOT_SET',
+  'INVALID_PIN',
+  'INSUFFICIENT_FUNDS',
+  'ACCOUNT_FROZEN',
+  'SAME_ACCOUNT',
+  'ACCOUNT_LIMIT_REACHED',
+  'CURRENCY_MISMATCH',
+  'USERNAME_TAKEN',
+  'EMAIL_TAKEN',
+  'IDEMPOTENCY_KEY_REUSED',
+  'IDEMPOTENCY_KEY_IN_PROGRESS',
+  'RATE_LIMITED',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'SERVICE_UNAVAILABLE',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class CorebankError extends Error {
+  readonly code: ErrorCode;
+  /** The request field at fault, as a JSON pointer-ish dotted path (`body.amount`). */
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, field?: string) {
+    super(message);
+    this.name = 'CorebankError';
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function isCorebankError(value: unknown): value is CorebankError {
+  return value instanceof CorebankError;
+}
