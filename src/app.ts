@@ -1,0 +1,160 @@
+import crypto from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify from 'fastify';
+import { Type } from 'typebox';
+import { AccountsService } from './accounts/accounts-service.ts';
+import { registerAccountRoutes } from './accounts/routes.ts';
+import { AuthService } from './auth/auth-service.ts';
+import { registerAuthRoutes } from './auth/routes.ts';
+import type { Secrets } from './auth/secrets.ts';
+import { TokenService } from './auth/tokens.ts';
+import type { Config } from './config.ts';
+import { type DatabaseHandle, ping } from './db/database.ts';
+import { CorebankError } from './errors.ts';
+import { registerErrorHandling } from './http/errors.ts';
+import { ProblemSchema } from './http/problem.ts';
+import { errorResponses } from './http/schemas.ts';
+import type { App } from './http/types.ts';
+import { createValidatorCompiler } from './http/validation.ts';
+import { LedgerEngine } from './ledger/engine.ts';
+import { MoneyService } from './ledger/money-service.ts';
+
+export interface AppDeps {
+  config: Config;
+  database: DatabaseHandle;
+  secrets: Secrets;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Builds the HTTP application from its parts. Tests build it too (and drive it with
+ * `inject`), so nothing here listens on a port or reads the environment.
+ */
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const { config, database, secrets } = deps;
+  const app: App = Fastify({
+    logger: {
+      level: config.logLevel,
+      // Credentials never reach the logs, whatever a future log line includes.
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          '*.password',
+          '*.currentPassword',
+          '*.newPassword',
+          '*.pin',
+          '*.refreshToken',
+          '*.accessToken',
+          '*.token',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    bodyLimit: config.bodyLimitBytes,
+    // A caller's request id is kept when it looks like one, so logs can be joined across
+    // services; anything else is replaced rather than written into our logs.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    },
+    requestIdHeader: false,
+    ajv: { customOptions: { coerceTypes: false } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(createValidatorCompiler());
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerErrorHandling(app);
+  app.addSchema(ProblemSchema);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Corebank API',
+        version: '1.0.0',
+        description:
+          'Accounts, money movement and a double-entry ledger. Errors are RFC 9457 problem documents.',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, index) =>
+        typeof json.$id === 'string' ? json.$id : `def-${index}`,
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  const tokens = new TokenService(secrets, {
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+  });
+  const auth = new AuthService({
+    db: database.db,
+    secrets,
+    tokens,
+    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+  });
+  const engine = new LedgerEngine({
+    db: database.db,
+    engine: database.engine,
+    pinPepper: secrets.pinPepper,
+    pinMaxAttempts: config.pinMaxAttempts,
+  });
+  const accounts = new AccountsService(database.db);
+  const money = new MoneyService({
+    db: database.db,
+    engine,
+    maxAmountMajor: config.maxAmountMajor,
+  });
+
+  registerAuthRoutes(app, auth, tokens);
+  registerAccountRoutes(app, { accounts, money, tokens });
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/health/live',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'The process is up',
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'The database answers',
+        response: {
+          200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }),
+          ...errorResponses(503),
+        },
+      },
+    },
+    async (request) => {
+      try {
+        await ping(database.db);
+      } catch (error) {
+        request.log.error({ err: error }, 'readiness check failed');
+        throw new CorebankError('SERVICE_UNAVAILABLE', 'database is not reachable');
+      }
+      return { status: 'ok' as const, database: database.engine };
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,106 @@
+import { Type } from 'typebox';
+import { authenticate, principalOf } from '../http/auth-guard.ts';
+import { errorResponses, Pin, Security, UserSchema } from '../http/schemas.ts';
+import type { App } from '../http/types.ts';
+import {
+  type AuthService,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  USERNAME_PATTERN,
+} from './auth-service.ts';
+import type { TokenService } from './tokens.ts';
+
+const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH });
+/** Login accepts any password length up to the bound: policy is for new passwords only. */
+const LoginPassword = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
+
+const LoginResponse = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'seconds' }),
+});
+
+export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenService): void {
+  app.post(
+    '/api/v1/auth/register',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Register a customer',
+        body: Type.Object(
+          {
+            username: Type.String({ pattern: USERNAME_PATTERN }),
+            password: Password,
+            fullName: Type.String({
+              minLength: 1,
+              maxLength: 100,
+              pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+            }),
+            email: Type.String({ format: 'email', maxLength: 254 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: UserSchema, ...errorResponses(400, 409) },
+      },
+    },
+    async (request, reply) => {
+      const user = await auth.register(request.body);
+      return reply.status(201).send(user);
+    },
+  );
+
+  app.post(
+    '/api/v1/auth/login',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange username and password for tokens',
+        body: Type.Object(
+          {
+            username: Type.String({ minLength: 1, maxLength: 64 }),
+            password: LoginPassword,
+            otp: Type.Optional(Type.String({ pattern: '^[0-9]{6}$' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: LoginResponse, ...errorResponses(400, 401, 423) },
+      },
+    },
+    async (request) => auth.login(request.body),
+  );
+
+  const guard = authenticate(tokens);
+
+  app.get(
+    '/api/v1/me',
+    {
+      preHandler: guard,
+      schema: {
+        tags: ['auth'],
+        summary: 'The signed-in user',
+        security: Security,
+        response: { 200: UserSchema, ...errorResponses(401) },
+      },
+    },
+    async (request) => auth.me(principalOf(request)),
+  );
+
+  app.put(
+    '/api/v1/me/pin',
+    {
+      preHandler: guard,
+      schema: {
+        tags: ['auth'],
+        summary: 'Set or change the transaction PIN (needs the password)',
+        security: Security,
+        body: Type.Object({ password: LoginPassword, pin: Pin }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 423) },
+      },
+    },
+    async (request, reply) => {
+      await auth.setPin(principalOf(request), request.body);
+      return reply.status(204).send(null);
+    },
+  );
+}

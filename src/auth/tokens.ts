@@ -1,0 +1,93 @@
+import crypto from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { CorebankError } from '../errors.ts';
+import { isRole, type Principal, type Role } from './roles.ts';
+import type { Secrets } from './secrets.ts';
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+}
+
+/** RFC 9068's media type for JWT access tokens, so an ID token or other JWT is not taken. */
+const ACCESS_TOKEN_TYPE = 'at+jwt';
+const ALGORITHM = 'EdDSA';
+
+export interface IssuedAccessToken {
+  token: string;
+  expiresInSeconds: number;
+}
+
+/**
+ * Access tokens: short-lived EdDSA (Ed25519) JWTs. Every security-relevant option is set
+ * here explicitly rather than left to jose's defaults: the one accepted algorithm, issuer,
+ * audience, token type, required claims and expiry. Keys carry ids (`kid`) so that a new
+ * key can be introduced while tokens signed by the previous one remain valid.
+ */
+export class TokenService {
+  readonly #secrets: Secrets;
+  readonly #settings: TokenSettings;
+
+  constructor(secrets: Secrets, settings: TokenSettings) {
+    this.#secrets = secrets;
+    this.#settings = settings;
+  }
+
+  async issueAccessToken(principal: Principal): Promise<IssuedAccessToken> {
+    const { signingKey } = this.#secrets;
+    const ttl = this.#settings.accessTokenTtlSeconds;
+    const token = await new SignJWT({ sid: principal.sessionId, roles: [...principal.roles] })
+      .setProtectedHeader({ alg: ALGORITHM, kid: signingKey.kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.#settings.issuer)
+      .setAudience(this.#settings.audience)
+      .setSubject(principal.userId)
+      .setIssuedAt()
+      .setExpirationTime(`${ttl}s`)
+      .setJti(crypto.randomUUID())
+      .sign(signingKey.privateKey);
+    return { token, expiresInSeconds: ttl };
+  }
+
+  /** Returns the principal of a valid token; throws UNAUTHENTICATED for anything else. */
+  async verifyAccessToken(token: string): Promise<Principal> {
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        (header) => {
+          const key =
+            header.kid === undefined ? undefined : this.#secrets.verificationKeys.get(header.kid);
+          if (key === undefined) throw new CorebankError('UNAUTHENTICATED', 'unknown signing key');
+          return key;
+        },
+        {
+          algorithms: [ALGORITHM],
+          issuer: this.#settings.issuer,
+          audience: this.#settings.audience,
+          typ: ACCESS_TOKEN_TYPE,
+          requiredClaims: ['sub', 'sid', 'exp', 'iat', 'roles'],
+          clockTolerance: 5,
+        },
+      );
+      const roles = payload.roles;
+      if (
+        typeof payload.sub !== 'string' ||
+        typeof payload.sid !== 'string' ||
+        !Array.isArray(roles) ||
+        !roles.every((role): role is Role => typeof role === 'string' && isRole(role))
+      ) {
+        throw new CorebankError('UNAUTHENTICATED', 'access token claims are malformed');
+      }
+      return { userId: payload.sub, sessionId: payload.sid, roles };
+    } catch (error) {
+      if (error instanceof CorebankError) throw error;
+      if (error instanceof joseErrors.JWTExpired) {
+        throw new CorebankError('UNAUTHENTICATED', 'access token has expired');
+      }
+      if (error instanceof joseErrors.JOSEError || error instanceof TypeError) {
+        throw new CorebankError('UNAUTHENTICATED', 'access token is not valid');
+      }
+      throw error;
+    }
+  }
+}

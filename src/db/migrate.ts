@@ -1,0 +1,24 @@
+import { type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import type { DatabaseHandle } from './database.ts';
+import { initialMigration } from './migrations/0001-initial.ts';
+
+/**
+ * Applies every pending migration. Migrations are code (not files discovered at run time),
+ * so the set that runs is exactly the set that was type-checked and tested. On PostgreSQL
+ * Kysely takes an advisory lock, so several servers starting at once migrate only once.
+ */
+export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationResultSet> {
+  const migrations: Record<string, Migration> = {
+    '0001-initial': initialMigration(handle.engine),
+  };
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: { getMigrations: async () => migrations },
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${String(result.error)}`, { cause: result.error });
+  }
+  return result;
+}

@@ -1,0 +1,90 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * Row types shared by both engines. Every integer column is 64-bit and read as `bigint`
+ * (SQLite with `readBigInts`, PostgreSQL with an int8 parser), and every timestamp is read
+ * as an ISO 8601 UTC string, so repositories see the same values whichever engine runs.
+ */
+export type Timestamp = ColumnType<string, string, string>;
+export type Identity = Generated<bigint>;
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  email: string;
+  full_name: string;
+  password_hash: string;
+  pin_hash: string | null;
+  failed_pin_attempts: ColumnType<bigint, bigint | undefined, bigint>;
+  locked_at: Timestamp | null;
+  lock_reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface UserRolesTable {
+  user_id: string;
+  role: string;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  refresh_token_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+export interface AccountsTable {
+  id: Identity;
+  account_number: string;
+  user_id: string | null;
+  kind: 'customer' | 'system';
+  type: 'checking' | 'savings' | 'cash';
+  currency: string;
+  nickname: string | null;
+  status: 'active' | 'frozen';
+  balance_minor: ColumnType<bigint, bigint | undefined, bigint>;
+  created_at: Timestamp;
+}
+
+export interface JournalEntriesTable {
+  id: Identity;
+  kind: 'deposit' | 'withdrawal' | 'transfer';
+  currency: string;
+  amount_minor: bigint;
+  description: string | null;
+  actor_user_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface PostingsTable {
+  id: Identity;
+  entry_id: bigint;
+  account_id: bigint;
+  direction: 'debit' | 'credit';
+  amount_minor: bigint;
+  currency: string;
+  balance_after_minor: bigint;
+  counterparty_account_id: bigint | null;
+  created_at: Timestamp;
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string;
+  key: string;
+  request_hash: string;
+  outcome: string;
+  created_at: Timestamp;
+}
+
+export interface Database {
+  users: UsersTable;
+  user_roles: UserRolesTable;
+  sessions: SessionsTable;
+  accounts: AccountsTable;
+  journal_entries: JournalEntriesTable;
+  postings: PostingsTable;
+  idempotency_keys: IdempotencyKeysTable;
+}

@@ -1,0 +1,72 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { CorebankError, isCorebankError } from '../errors.ts';
+import { problemOf } from './problem.ts';
+import type { App } from './types.ts';
+
+interface AjvError {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+  params?: { missingProperty?: string; additionalProperty?: string };
+}
+
+/** Names the offending field of a schema validation failure, e.g. `amount` or `limit`. */
+function fieldOf(error: AjvError, context: string | undefined): string {
+  const path = (error.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+  const leaf = error.params?.missingProperty ?? error.params?.additionalProperty;
+  const field = [path, leaf].filter((part) => part !== undefined && part !== '').join('.');
+  if (field !== '') return field;
+  return context ?? 'body';
+}
+
+function messageOf(error: AjvError, field: string): string {
+  if (error.keyword === 'required') return `${field} is required`;
+  if (error.keyword === 'additionalProperties') return `${field} is not a recognised field`;
+  return `${field} ${error.message ?? 'is not valid'}`;
+}
+
+/** Translates anything thrown while handling a request into a CorebankError. */
+export function toCorebankError(error: FastifyError): CorebankError {
+  if (isCorebankError(error)) return error;
+  if (error.validation !== undefined && error.validation.length > 0) {
+    const first = error.validation[0] as AjvError;
+    const field = fieldOf(first, error.validationContext);
+    return new CorebankError('VALIDATION_FAILED', messageOf(first, field), field);
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new CorebankError('PAYLOAD_TOO_LARGE', 'request body is larger than allowed');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new CorebankError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'send JSON with content-type application/json',
+      );
+    default:
+      break;
+  }
+  // Other client errors raised by Fastify itself (malformed JSON, empty body, bad
+  // content-length) carry messages written for clients; anything else is internal.
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new CorebankError('VALIDATION_FAILED', error.message);
+  }
+  return new CorebankError('INTERNAL', 'internal error');
+}
+
+export function registerErrorHandling(app: App): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const mapped = toCorebankError(error);
+    const body = problemOf(mapped, request.id);
+    if (body.status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+    } else {
+      request.log.info({ code: body.code, field: body.field }, 'request refused');
+    }
+    if (mapped.code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer');
+    return reply.status(body.status).type('application/problem+json').send(body);
+  });
+
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    const body = problemOf(new CorebankError('NOT_FOUND', 'no such route'), request.id);
+    return reply.status(404).type('application/problem+json').send(body);
+  });
+}
