@@ -14,6 +14,7 @@ import type { Config } from './config.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
 import { registerErrorHandling } from './http/errors.ts';
+import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { errorResponses } from './http/schemas.ts';
 import type { App } from './http/types.ts';
@@ -118,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxAmountMajor: config.maxAmountMajor,
   });
 
+  registerMetrics(app);
   registerAuthRoutes(app, auth, tokens);
   registerAccountRoutes(app, { accounts, money, tokens });
 

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestApp, ENGINES, type TestApp } from './support/harness.ts';
+
+const CONTRACT_ROUTES: Array<[string, string]> = [
+  ['post', '/api/v1/auth/register'],
+  ['post', '/api/v1/auth/login'],
+  ['get', '/api/v1/me'],
+  ['put', '/api/v1/me/pin'],
+  ['post', '/api/v1/accounts'],
+  ['get', '/api/v1/accounts'],
+  ['get', '/api/v1/accounts/{accountNumber}'],
+  ['post', '/api/v1/accounts/{accountNumber}/deposits'],
+  ['post', '/api/v1/accounts/{accountNumber}/withdrawals'],
+  ['post', '/api/v1/accounts/{accountNumber}/transfers'],
+  ['get', '/api/v1/accounts/{accountNumber}/transactions'],
+  ['get', '/health/live'],
+  ['get', '/health/ready'],
+];
+
+for (const engine of ENGINES) {
+  describe(`operations [${engine}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await createTestApp(engine);
+    });
+    after(() => t.close());
+
+    it('answers liveness and readiness, naming the engine', async () => {
+      const live = await t.request('GET', '/health/live');
+      assert.equal(live.status, 200);
+      assert.deepEqual(live.body, { status: 'ok' });
+      const ready = await t.request('GET', '/health/ready');
+      assert.equal(ready.status, 200);
+      assert.deepEqual(ready.body, { status: 'ok', database: engine });
+    });
+
+    it('publishes an OpenAPI 3.1 document with every contract route and the problem schema', async () => {
+      const doc = await t.request<{
+        openapi: string;
+        paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+        components: { schemas: Record<string, unknown> };
+      }>('GET', '/api/v1/openapi.json');
+      assert.equal(doc.status, 200);
+      assert.equal(doc.body.openapi, '3.1.0');
+      for (const [method, path] of CONTRACT_ROUTES) {
+        assert.ok(doc.body.paths[path]?.[method], `${method.toUpperCase()} ${path} is documented`);
+      }
+      assert.ok(doc.body.components.schemas.Problem, 'Problem schema is a component');
+      const transfer = doc.body.paths['/api/v1/accounts/{accountNumber}/transfers']?.post;
+      assert.ok(transfer?.responses['201'] && transfer.responses['422']);
+      const docs = await t.request('GET', '/docs/');
+      assert.equal(docs.status, 200);
+      assert.match(String(docs.headers['content-type']), /text\/html/);
+    });
+
+    it('exports Prometheus metrics labelled by route pattern, never by account number', async () => {
+      const { user, account } = await t.fundedCustomer('10.00');
+      await t.request('GET', `/api/v1/accounts/${account}`, { token: user.token });
+      const metrics = await t.request('GET', '/metrics');
+      assert.equal(metrics.status, 200);
+      assert.match(String(metrics.headers['content-type']), /text\/plain/);
+      const text = String(metrics.body);
+      assert.match(
+        text,
+        /corebank_http_requests_total\{method="GET",route="\/api\/v1\/accounts\/:accountNumber",status="200"\} 1/,
+      );
+      assert.ok(!text.includes(account), 'no account number appears in any label');
+      assert.match(text, /process_cpu_user_seconds_total/);
+    });
+
+    it('echoes a well-formed caller request id and replaces a malformed one', async () => {
+      const given = await t.request('GET', '/health/live', {
+        headers: { 'x-request-id': 'abc-123' },
+      });
+      assert.equal(given.headers['x-request-id'], 'abc-123');
+      const bad = await t.request('GET', '/health/live', {
+        headers: { 'x-request-id': 'bad id with spaces' },
+      });
+      assert.notEqual(bad.headers['x-request-id'], 'bad id with spaces');
+      assert.match(String(bad.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    });
+  });
+}
