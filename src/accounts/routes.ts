@@ -49,7 +49,7 @@ export function registerAccountRoutes(
   app.post(
     '/api/v1/accounts',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['accounts'],
         summary: 'Open an account',
@@ -81,7 +81,7 @@ export function registerAccountRoutes(
   app.get(
     '/api/v1/accounts',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['accounts'],
         summary: 'List your own accounts',
@@ -95,7 +95,7 @@ export function registerAccountRoutes(
   app.get(
     '/api/v1/accounts/:accountNumber',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['accounts'],
         summary: 'Read one account',
@@ -110,7 +110,7 @@ export function registerAccountRoutes(
   app.get(
     '/api/v1/accounts/:accountNumber/transactions',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['accounts'],
         summary: "An account's transactions, newest first",
@@ -136,7 +136,7 @@ export function registerAccountRoutes(
   app.post(
     '/api/v1/accounts/:accountNumber/deposits',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['money'],
         summary: 'Deposit cash into an account',
@@ -170,7 +170,7 @@ export function registerAccountRoutes(
   app.post(
     '/api/v1/accounts/:accountNumber/withdrawals',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['money'],
         summary: 'Withdraw cash (customers confirm with their PIN)',
@@ -205,7 +205,7 @@ export function registerAccountRoutes(
   app.post(
     '/api/v1/accounts/:accountNumber/transfers',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['money'],
         summary: 'Transfer to another account (confirm with your PIN)',

@@ -75,7 +75,7 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
   app.get(
     '/api/v1/me',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['auth'],
         summary: 'The signed-in user',
@@ -89,7 +89,7 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
   app.put(
     '/api/v1/me/pin',
     {
-      preHandler: guard,
+      onRequest: guard,
       schema: {
         tags: ['auth'],
         summary: 'Set or change the transaction PIN (needs the password)',

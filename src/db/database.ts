@@ -55,6 +55,14 @@ export async function openDatabase(
       // default says; this is set per connection so a misconfigured server cannot weaken it.
       options: '-c synchronous_commit=on -c timezone=UTC',
     });
+    // An idle pooled connection can be closed by the server (restart, failover, admin).
+    // pg reports that as an 'error' event on the pool; unhandled, it would crash the
+    // process. The pool drops the dead connection and opens a new one on demand.
+    pool.on('error', (error) => {
+      process.stderr.write(
+        `${JSON.stringify({ level: 50, msg: 'idle PostgreSQL connection failed', err: error.message })}\n`,
+      );
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, engine: 'postgres', close: () => db.destroy() };
   }

@@ -49,6 +49,16 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
       const client = new pg.Client({ connectionString: PG_ADMIN_URL });
       await client.connect();
       try {
+        // pg's Pool#end resolves before its sockets are fully closed; wait (bounded) until
+        // the server sees no session on the database, so the drop kills nobody.
+        for (let attempt = 0; attempt < 100; attempt++) {
+          const { rows } = await client.query<{ n: string }>(
+            'select count(*) as n from pg_stat_activity where datname = $1',
+            [name],
+          );
+          if (rows[0]?.n === '0') break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         await client.query(`drop database if exists ${name} with (force)`);
       } finally {
         await client.end();
