@@ -13,7 +13,7 @@ import { TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
-import { registerErrorHandling } from './http/errors.ts';
+import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { errorResponses } from './http/schemas.ts';
@@ -65,7 +65,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     requestIdHeader: false,
     ajv: { customOptions: { coerceTypes: false } },
     return503OnClosing: true,
+    frameworkErrors: answerFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // The API speaks JSON only; Fastify's default text/plain parser would hand a string to
+  // the schema and turn a wrong content type into a confusing validation error.
+  app.removeContentTypeParser('text/plain');
 
   app.setValidatorCompiler(createValidatorCompiler());
   app.decorateRequest('principal', null);

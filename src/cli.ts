@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { createUser } from './auth/auth-service.ts';
 import { isRole, type Role } from './auth/roles.ts';
 import { loadConfig } from './config.ts';
-import { openDatabase } from './db/database.ts';
+import { type DatabaseHandle, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { isCorebankError } from './errors.ts';
 import { verifyLedger } from './ledger/verify.ts';
@@ -21,9 +21,66 @@ commands:
 
 The database is chosen as by the server: DATABASE_URL, or SQLite under DATA_DIR.`;
 
-function fail(message: string): never {
-  process.stderr.write(`corebank: ${message}\n`);
-  process.exit(2);
+class UsageError extends Error {}
+
+type Command =
+  | { name: 'migrate' }
+  | { name: 'ledger verify' }
+  | {
+      name: 'users create';
+      username: string;
+      password: string | null;
+      roles: Role[];
+      fullName: string | undefined;
+      email: string | undefined;
+    };
+
+/** Parses the whole command line before anything touches the database. */
+function parseCommand(argv: string[]): Command {
+  const [command, sub, ...rest] = argv;
+  if (command === 'migrate' && sub === undefined) return { name: 'migrate' };
+  if (command === 'ledger' && sub === 'verify' && rest.length === 0)
+    return { name: 'ledger verify' };
+  if (command === 'users' && sub === 'create') {
+    let values: ReturnType<typeof parseUserOptions>;
+    try {
+      values = parseUserOptions(rest);
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
+    if (values.username === undefined) throw new UsageError('users create needs --username');
+    if (values.role === undefined) throw new UsageError('users create needs --role');
+    const roles = values.role.split(',').map((role) => role.trim());
+    const badRole = roles.find((role) => !isRole(role));
+    if (badRole !== undefined) throw new UsageError(`unknown role "${badRole}"`);
+    if (values.password === undefined && values['password-stdin'] !== true) {
+      throw new UsageError('users create needs --password or --password-stdin');
+    }
+    return {
+      name: 'users create',
+      username: values.username,
+      password: values['password-stdin'] === true ? null : (values.password ?? null),
+      roles: roles as Role[],
+      fullName: values['full-name'],
+      email: values.email,
+    };
+  }
+  throw new UsageError(USAGE);
+}
+
+function parseUserOptions(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      username: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      role: { type: 'string' },
+      'full-name': { type: 'string' },
+      email: { type: 'string' },
+    },
+    strict: true,
+  }).values;
 }
 
 async function readStdin(): Promise<string> {
@@ -34,73 +91,63 @@ async function readStdin(): Promise<string> {
     .replace(/\r?\n$/, '');
 }
 
+async function run(command: Command, database: DatabaseHandle): Promise<number> {
+  if (command.name === 'migrate') {
+    const result = await migrateToLatest(database);
+    const applied = result.results?.map((r) => r.migrationName) ?? [];
+    process.stdout.write(
+      applied.length === 0
+        ? 'migrate: already up to date\n'
+        : `migrate: applied ${applied.join(', ')}\n`,
+    );
+    return 0;
+  }
+  await migrateToLatest(database);
+  if (command.name === 'ledger verify') {
+    const result = await verifyLedger(database.db);
+    const { entries, postings, accounts } = result.counts;
+    const summary = `${entries} entries, ${postings} postings, ${accounts} accounts`;
+    if (result.ok) {
+      process.stdout.write(`ledger verify: OK (${summary})\n`);
+      return 0;
+    }
+    process.stdout.write(`ledger verify: FAILED: ${result.problem} (${summary})\n`);
+    return 1;
+  }
+  const password = command.password ?? (await readStdin());
+  const user = await createUser(
+    database.db,
+    {
+      username: command.username,
+      password,
+      fullName: command.fullName ?? command.username,
+      email: command.email ?? `${command.username.toLowerCase()}@users.corebank.invalid`,
+    },
+    command.roles,
+  );
+  process.stdout.write(`${JSON.stringify(user)}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [command, sub, ...rest] = argv;
-  const config = loadConfig();
-  const database = await openDatabase(config);
+  let command: Command;
   try {
-    if (command === 'migrate' && sub === undefined) {
-      const result = await migrateToLatest(database);
-      const applied = result.results?.map((r) => r.migrationName) ?? [];
-      process.stdout.write(
-        applied.length === 0
-          ? 'migrate: already up to date\n'
-          : `migrate: applied ${applied.join(', ')}\n`,
-      );
-      return 0;
-    }
-    await migrateToLatest(database);
-
-    if (command === 'ledger' && sub === 'verify' && rest.length === 0) {
-      const result = await verifyLedger(database.db);
-      const { entries, postings, accounts } = result.counts;
-      const summary = `${entries} entries, ${postings} postings, ${accounts} accounts`;
-      if (result.ok) {
-        process.stdout.write(`ledger verify: OK (${summary})\n`);
-        return 0;
-      }
-      process.stdout.write(`ledger verify: FAILED: ${result.problem} (${summary})\n`);
-      return 1;
-    }
-
-    if (command === 'users' && sub === 'create') {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          username: { type: 'string' },
-          password: { type: 'string' },
-          'password-stdin': { type: 'boolean' },
-          role: { type: 'string' },
-          'full-name': { type: 'string' },
-          email: { type: 'string' },
-        },
-        strict: true,
-      });
-      if (values.username === undefined) fail('users create needs --username');
-      if (values.role === undefined) fail('users create needs --role');
-      const roles = values.role.split(',').map((role) => role.trim());
-      const badRole = roles.find((role) => !isRole(role));
-      if (badRole !== undefined) fail(`unknown role "${badRole}"`);
-      const password = values['password-stdin'] === true ? await readStdin() : values.password;
-      if (password === undefined) fail('users create needs --password or --password-stdin');
-      const user = await createUser(
-        database.db,
-        {
-          username: values.username,
-          password,
-          fullName: values['full-name'] ?? values.username,
-          email: values.email ?? `${values.username.toLowerCase()}@users.corebank.invalid`,
-        },
-        roles as Role[],
-      );
-      process.stdout.write(`${JSON.stringify(user)}\n`);
-      return 0;
-    }
-
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
+    command = parseCommand(argv);
   } catch (error) {
-    if (isCorebankError(error)) fail(`${error.code}: ${error.message}`);
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(error.message === USAGE ? `${USAGE}\n` : `corebank: ${error.message}\n`);
+    return 2;
+  }
+  const database = await openDatabase(loadConfig());
+  try {
+    return await run(command, database);
+  } catch (error) {
+    // Rule violations (a taken username, a short password) are the operator's to fix:
+    // one line, no stack trace.
+    if (isCorebankError(error)) {
+      process.stderr.write(`corebank: ${error.code}: ${error.message}\n`);
+      return 2;
+    }
     throw error;
   } finally {
     await database.close();

@@ -51,6 +51,8 @@ export function toAccountView(account: AccountRecord): AccountView {
 }
 
 const CURSOR_PREFIX = 'p1:';
+/** Largest 64-bit signed integer: posting ids never exceed it, and both engines refuse more. */
+const MAX_POSTING_ID = 9_223_372_036_854_775_807n;
 
 function encodeCursor(postingId: bigint): string {
   return Buffer.from(`${CURSOR_PREFIX}${postingId}`).toString('base64url');
@@ -59,7 +61,7 @@ function encodeCursor(postingId: bigint): string {
 function decodeCursor(cursor: string): bigint {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const digits = text.startsWith(CURSOR_PREFIX) ? text.slice(CURSOR_PREFIX.length) : '';
-  if (!/^[1-9]\d{0,18}$/.test(digits)) {
+  if (!/^[1-9]\d{0,18}$/.test(digits) || BigInt(digits) > MAX_POSTING_ID) {
     throw new CorebankError('VALIDATION_FAILED', 'cursor is not one this API issued', 'cursor');
   }
   return BigInt(digits);

@@ -52,6 +52,28 @@ export function toCorebankError(error: FastifyError): CorebankError {
   return new CorebankError('INTERNAL', 'internal error');
 }
 
+/**
+ * Errors Fastify raises before routing (a malformed percent-encoding, an over-long path
+ * parameter) get the same problem document as every other refusal, without echoing the raw
+ * URL back.
+ */
+export function answerFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const body = problemOf(
+    new CorebankError('VALIDATION_FAILED', 'the request URL is malformed or too long'),
+    request.id,
+  );
+  request.log.info({ code: error.code }, 'request refused before routing');
+  void reply
+    .status(body.status)
+    .header('x-request-id', request.id)
+    .type('application/problem+json')
+    .send(body);
+}
+
 export function registerErrorHandling(app: App): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = toCorebankError(error);
