@@ -163,6 +163,7 @@ export function registerAccountRoutes(
           request.params.accountNumber,
           request.body,
           request.headers['idempotency-key'] ?? null,
+          request.ip,
         ),
       ),
   );
@@ -198,6 +199,7 @@ export function registerAccountRoutes(
           request.params.accountNumber,
           request.body,
           request.headers['idempotency-key'] ?? null,
+          request.ip,
         ),
       ),
   );
@@ -234,6 +236,7 @@ export function registerAccountRoutes(
           request.params.accountNumber,
           request.body,
           request.headers['idempotency-key'] ?? null,
+          request.ip,
         ),
       ),
   );

@@ -1,6 +1,7 @@
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import type { DatabaseHandle } from './database.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
+import { auditMigration } from './migrations/0002-audit.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -10,6 +11,7 @@ import { initialMigration } from './migrations/0001-initial.ts';
 export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationResultSet> {
   const migrations: Record<string, Migration> = {
     '0001-initial': initialMigration(handle.engine),
+    '0002-audit': auditMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

@@ -79,7 +79,28 @@ export interface IdempotencyKeysTable {
   created_at: Timestamp;
 }
 
+export interface AuditEventsTable {
+  id: Identity;
+  at: Timestamp;
+  actor_user_id: string | null;
+  action: string;
+  target: string | null;
+  outcome: 'success' | 'failure' | 'denied';
+  ip: string | null;
+  details: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  id: bigint;
+  last_hash: string;
+  length: bigint;
+}
+
 export interface Database {
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
   users: UsersTable;
   user_roles: UserRolesTable;
   sessions: SessionsTable;

@@ -4,6 +4,7 @@ import {
   setBalance,
   vaultAccountNumber,
 } from '../accounts/accounts-repository.ts';
+import { appendAudit } from '../audit/audit.ts';
 import { verifyPin } from '../auth/pin.ts';
 import { isCashStaff, type Principal } from '../auth/roles.ts';
 import { lockUserGate, recordPinFailure, resetPinFailures } from '../auth/users-repository.ts';
@@ -20,6 +21,8 @@ import { type TransactionView, toTransactionView } from './transaction-view.ts';
 
 interface CommandBase {
   actor: Principal;
+  /** Client address, for the audit trail. */
+  clientIp: string | null;
   amountMinor: bigint;
   currency: string;
   description: string | null;
@@ -173,6 +176,21 @@ export class LedgerEngine {
         const attempts = gate.failedPinAttempts + 1;
         const lock = attempts >= this.#deps.pinMaxAttempts;
         await recordPinFailure(trx, actor.userId, attempts, lock, now);
+        if (lock) {
+          await appendAudit(
+            trx,
+            engine,
+            {
+              actorUserId: actor.userId,
+              action: 'user.locked',
+              target: `user:${actor.userId}`,
+              outcome: 'success',
+              ip: command.clientIp,
+              details: { reason: 'too many wrong transaction PINs', attempts },
+            },
+            now,
+          );
+        }
         // Wrong PINs are not stored under the idempotency key: a retry with the right
         // PIN and the same key must still be able to go through.
         return fresh(
@@ -188,6 +206,29 @@ export class LedgerEngine {
     }
 
     const outcome = await this.#move(trx, command, source, accounts.get(counterNumber), now);
+    if (actsAsStaff) {
+      // Staff move money on accounts that are not theirs: every attempt is audited, in the
+      // same transaction as the movement it describes.
+      await appendAudit(
+        trx,
+        engine,
+        {
+          actorUserId: actor.userId,
+          action: command.kind === 'deposit' ? 'money.staff_deposit' : 'money.staff_withdrawal',
+          target: `account:${command.accountNumber}`,
+          outcome: outcome.ok ? 'success' : 'failure',
+          ip: command.clientIp,
+          details: outcome.ok
+            ? {
+                amount: outcome.transaction.amount,
+                currency: outcome.transaction.currency,
+                transactionId: outcome.transaction.id,
+              }
+            : { code: outcome.error.code },
+        },
+        now,
+      );
+    }
     if (command.idempotency !== null) {
       await insertIdempotencyKey(trx, {
         userId: actor.userId,

@@ -42,6 +42,7 @@ export class MoneyService {
     accountNumber: string,
     request: MoneyRequest,
     idempotencyKey: string | null,
+    clientIp: string | null = null,
   ): Promise<CommandOutcome> {
     // Auditors read everything and move nothing.
     if (!hasRole(actor, 'customer', 'teller', 'admin')) {
@@ -102,7 +103,15 @@ export class MoneyService {
               )
               .digest('base64url'),
           };
-    const base = { actor, amountMinor, currency, description, idempotency, accountNumber };
+    const base = {
+      actor,
+      clientIp,
+      amountMinor,
+      currency,
+      description,
+      idempotency,
+      accountNumber,
+    };
     const command: MoneyCommand =
       kind === 'deposit'
         ? { ...base, kind }
