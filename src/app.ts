@@ -19,6 +19,7 @@ import { ProblemSchema } from './http/problem.ts';
 import { errorResponses } from './http/schemas.ts';
 import type { App } from './http/types.ts';
 import { createValidatorCompiler } from './http/validation.ts';
+import { CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
 
@@ -112,19 +113,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
   });
   const engine = new LedgerEngine({
-    db: database.db,
     engine: database.engine,
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
   });
+  const batcher = new CommandBatcher(database.db, engine, {
+    maxBatchSize: config.ledgerMaxBatchSize,
+    maxQueueSize: config.ledgerMaxQueueSize,
+    // SQLite has one writer, so one batch at a time; PostgreSQL commits batches on several
+    // connections at once (their locks are taken in one global order, so they cannot deadlock).
+    concurrency:
+      config.ledgerBatchConcurrency ??
+      (database.engine === 'sqlite' ? 1 : Math.min(4, config.databasePoolSize)),
+  });
   const accounts = new AccountsService(database.db);
   const money = new MoneyService({
     db: database.db,
-    engine,
+    batcher,
     maxAmountMajor: config.maxAmountMajor,
   });
 
-  registerMetrics(app);
+  registerMetrics(app, batcher);
   registerAuthRoutes(app, auth, tokens);
   registerAccountRoutes(app, { accounts, money, tokens });
 

@@ -26,6 +26,10 @@ export interface Config {
   bodyLimitBytes: number;
   /** Wrong transaction PINs in a row that lock the user. */
   pinMaxAttempts: number;
+  /** Group commit: most money commands per transaction, waiting commands, batches at once. */
+  ledgerMaxBatchSize: number;
+  ledgerMaxQueueSize: number;
+  ledgerBatchConcurrency: number | undefined;
   /** Time allowed for in-flight requests to finish on SIGTERM before connections are cut. */
   shutdownGraceMs: number;
   /** Secrets supplied by the environment (required in production). */
@@ -101,6 +105,12 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 16_384, 1024, 1_048_576),
     pinMaxAttempts: integer(env, 'PIN_MAX_ATTEMPTS', 3, 1, 10),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
+    ledgerMaxBatchSize: integer(env, 'LEDGER_MAX_BATCH', 256, 1, 2000),
+    ledgerMaxQueueSize: integer(env, 'LEDGER_MAX_QUEUE', 10_000, 1, 1_000_000),
+    ledgerBatchConcurrency:
+      env.LEDGER_BATCH_CONCURRENCY === undefined || env.LEDGER_BATCH_CONCURRENCY === ''
+        ? undefined
+        : integer(env, 'LEDGER_BATCH_CONCURRENCY', 1, 1, 64),
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),
       jwtKeyId: optional(env, 'JWT_KEY_ID'),

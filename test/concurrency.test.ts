@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Principal } from '../src/auth/roles.ts';
+import { CommandBatcher } from '../src/ledger/batcher.ts';
 import { type CommandOutcome, LedgerEngine } from '../src/ledger/engine.ts';
 import { MoneyService } from '../src/ledger/money-service.ts';
 import { verifyLedger } from '../src/ledger/verify.ts';
@@ -347,14 +348,21 @@ for (const engine of ENGINES) {
       before(() => {
         const { config, database, secrets } = t.runtime;
         const ledger = new LedgerEngine({
-          db: database.db,
           engine: database.engine,
           pinPepper: secrets.pinPepper,
           pinMaxAttempts: config.pinMaxAttempts,
         });
+        // Batches of one on several connections at once: here the row locks and the
+        // transaction boundary alone must keep the commands apart (the HTTP tests above go
+        // through the app's group-commit batcher instead).
+        const batcher = new CommandBatcher(database.db, ledger, {
+          maxBatchSize: 1,
+          maxQueueSize: 10_000,
+          concurrency: 8,
+        });
         money = new MoneyService({
           db: database.db,
-          engine: ledger,
+          batcher,
           maxAmountMajor: config.maxAmountMajor,
         });
       });

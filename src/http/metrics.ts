@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CommandBatcher } from '../ledger/batcher.ts';
 import type { App } from './types.ts';
 
 /**
@@ -7,9 +8,43 @@ import type { App } from './types.ts';
  * label set unbounded), plus the process's own metrics. Each app has its own registry, so
  * several apps in one test process do not collide.
  */
-export function registerMetrics(app: App): void {
+export function registerMetrics(app: App, batcher: CommandBatcher): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Group commit at a glance: commands per batch is commands_total / batches_total.
+  const ledgerGauges: Array<[string, string, () => number]> = [
+    [
+      'corebank_ledger_batches_total',
+      'Money command batches committed',
+      () => batcher.stats.batches,
+    ],
+    [
+      'corebank_ledger_commands_total',
+      'Money commands applied in batches',
+      () => batcher.stats.commands,
+    ],
+    [
+      'corebank_ledger_largest_batch',
+      'Most commands in one batch so far',
+      () => batcher.stats.largestBatch,
+    ],
+    [
+      'corebank_ledger_rejected_total',
+      'Money commands refused with 503 (queue full)',
+      () => batcher.stats.rejected,
+    ],
+    ['corebank_ledger_queued', 'Money commands waiting for a batch', () => batcher.queued],
+  ];
+  for (const [name, help, read] of ledgerGauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
   const requests = new Counter({
     name: 'corebank_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status',

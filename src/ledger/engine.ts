@@ -1,22 +1,30 @@
 import {
   type AccountRecord,
   lockAccounts,
-  setBalance,
   vaultAccountNumber,
 } from '../accounts/accounts-repository.ts';
-import { appendAudit } from '../audit/audit.ts';
+import { type AuditEvent, appendAudit } from '../audit/audit.ts';
 import { verifyPin } from '../auth/pin.ts';
 import { isCashStaff, type Principal } from '../auth/roles.ts';
-import { lockUserGate, recordPinFailure, resetPinFailures } from '../auth/users-repository.ts';
-import type { Db, Engine, Trx } from '../db/database.ts';
+import type { Engine, Trx } from '../db/database.ts';
 import type { PostingsTable } from '../db/schema.ts';
 import type { ErrorCode } from '../errors.ts';
 import {
-  findIdempotencyKey,
-  insertEntry,
-  insertIdempotencyKey,
-  insertPosting,
-} from './ledger-repository.ts';
+  allocateIds,
+  type EntryRow,
+  findIdempotencyKeys,
+  idempotencyMapKey,
+  insertEntries,
+  insertIdempotencyKeys,
+  insertPostings,
+  lockUserGates,
+  type PinState,
+  type PostingRow,
+  type StoredKey,
+  savePinStates,
+  setBalances,
+  type UserGate,
+} from './batch-repository.ts';
 import { type TransactionView, toTransactionView } from './transaction-view.ts';
 
 interface CommandBase {
@@ -69,7 +77,6 @@ type StoredOutcome =
   | { ok: false; error: OutcomeError };
 
 export interface LedgerEngineDeps {
-  db: Db;
   engine: Engine;
   pinPepper: Buffer;
   pinMaxAttempts: number;
@@ -79,27 +86,55 @@ function failure(code: ErrorCode, message: string, field?: string): StoredOutcom
   return { ok: false, error: field === undefined ? { code, message } : { code, message, field } };
 }
 
-function fresh(outcome: StoredOutcome): CommandOutcome {
-  return { ...outcome, replayed: false };
+function counterNumberOf(command: MoneyCommand): string {
+  return command.kind === 'transfer'
+    ? command.toAccountNumber
+    : vaultAccountNumber(command.currency);
 }
 
 interface PlannedPosting {
   account: AccountRecord;
   direction: PostingsTable['direction'];
   counterparty: AccountRecord;
+  balanceAfterMinor: bigint;
+}
+
+/** A movement that passed every rule and will be written when the batch persists. */
+interface PlannedEntry {
+  command: MoneyCommand;
+  postings: PlannedPosting[];
+  /** Filled in with ids once they are allocated; returned and stored as the outcome. */
+  outcome: { ok: true; transaction: TransactionView };
+}
+
+/** Everything a batch reads under its locks, then changes in memory, then writes. */
+interface BatchState {
+  now: string;
+  gates: Map<string, UserGate>;
+  keys: Map<string, StoredKey | { pending: StoredOutcome; requestHash: string }>;
+  accounts: Map<string, AccountRecord>;
+  entries: PlannedEntry[];
+  keysToStore: Array<{ userId: string; key: string; requestHash: string; outcome: StoredOutcome }>;
+  pinStates: Map<string, PinState>;
+  audit: AuditEvent[];
 }
 
 /**
- * The one path by which money moves. Every command runs the same steps inside a database
- * transaction: lock the acting user, look up the idempotency key, lock the accounts in
- * sorted order, check ownership and the PIN, check the business rules against the locked
- * balances, and only then write the journal entry, its postings and the new balances
- * together with the stored outcome of the key.
+ * The one path by which money moves (see docs/decisions/0003-ledger-model.md).
  *
- * `applyAll` takes a list of commands and one open transaction and returns one outcome per
- * command, so a caller can batch many commands into one commit (group commit) without any
- * change here: a failing command writes nothing of its own movement and does not disturb
- * the others.
+ * `applyAll` applies a list of commands inside one open transaction and returns one outcome
+ * per command, in three phases:
+ * 1. read and lock everything the batch touches with one statement per table: the acting
+ *    users (ascending id), their idempotency keys, and the accounts (ascending id, vaults
+ *    included). Every batch takes its locks in the same global order — users, then
+ *    accounts, each sorted — so concurrent batches cannot deadlock;
+ * 2. apply the commands one after another to that state in memory: key replay, ownership,
+ *    PIN, then the business rules against the running balances. A command that fails
+ *    changes nothing of its own movement and does not disturb the others;
+ * 3. write the batch: entries, postings, balances, keys, PIN counters and audit events,
+ *    with multi-row statements.
+ * A batch of one is the plain single-request case; the batcher groups concurrent
+ * requests into larger ones so that many commands share one durable commit.
  */
 export class LedgerEngine {
   readonly #deps: LedgerEngineDeps;
@@ -108,147 +143,163 @@ export class LedgerEngine {
     this.#deps = deps;
   }
 
-  /** Runs one command in its own transaction. */
-  async execute(command: MoneyCommand): Promise<CommandOutcome> {
-    const outcomes = await this.#deps.db
-      .transaction()
-      .execute((trx) => this.applyAll(trx, [command]));
-    const outcome = outcomes[0];
-    if (outcome === undefined) throw new Error('ledger engine returned no outcome');
-    return outcome;
-  }
-
   async applyAll(trx: Trx, commands: readonly MoneyCommand[]): Promise<CommandOutcome[]> {
-    const outcomes: CommandOutcome[] = [];
-    for (const command of commands) {
-      outcomes.push(await this.#apply(trx, command));
-    }
-    return outcomes;
-  }
-
-  async #apply(trx: Trx, command: MoneyCommand): Promise<CommandOutcome> {
+    if (commands.length === 0) return [];
     const { engine } = this.#deps;
     const now = new Date().toISOString();
-    const actor = command.actor;
 
-    const gate = await lockUserGate(trx, engine, actor.userId);
+    const userIds = [...new Set(commands.map((c) => c.actor.userId))].sort();
+    const gates = await lockUserGates(trx, engine, userIds);
+    const keyPairs = commands.flatMap((c) =>
+      c.idempotency === null ? [] : [{ userId: c.actor.userId, key: c.idempotency.key }],
+    );
+    const keys: BatchState['keys'] = await findIdempotencyKeys(trx, keyPairs);
+    const numbers = commands.flatMap((c) => [c.accountNumber, counterNumberOf(c)]);
+    const accounts = await lockAccounts(trx, engine, numbers);
+
+    const state: BatchState = {
+      now,
+      gates,
+      keys,
+      accounts,
+      entries: [],
+      keysToStore: [],
+      pinStates: new Map(),
+      audit: [],
+    };
+    const outcomes = commands.map((command) => this.#apply(state, command));
+    await this.#persist(trx, state);
+    return outcomes.map((outcome) =>
+      // Successful outcomes were filled in with their ids by #persist.
+      'replayed' in outcome ? outcome : { ...outcome, replayed: false },
+    );
+  }
+
+  #apply(state: BatchState, command: MoneyCommand): CommandOutcome | StoredOutcome {
+    const actor = command.actor;
+    const gate = state.gates.get(actor.userId);
+    if (gate === undefined) throw new Error(`acting user ${actor.userId} does not exist`);
     if (gate.locked) {
-      return fresh(failure('USER_LOCKED', 'this user is locked; contact the bank to unlock it'));
+      return failure('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
     }
 
-    if (command.idempotency !== null) {
-      const stored = await findIdempotencyKey(trx, actor.userId, command.idempotency.key);
-      if (stored !== null) {
+    const keyId =
+      command.idempotency === null
+        ? null
+        : idempotencyMapKey(actor.userId, command.idempotency.key);
+    if (keyId !== null && command.idempotency !== null) {
+      const stored = state.keys.get(keyId);
+      if (stored !== undefined) {
         if (stored.requestHash !== command.idempotency.requestHash) {
-          return fresh(
-            failure(
-              'IDEMPOTENCY_KEY_REUSED',
-              'this Idempotency-Key was already used with a different request',
-            ),
+          return failure(
+            'IDEMPOTENCY_KEY_REUSED',
+            'this Idempotency-Key was already used with a different request',
           );
         }
-        return { ...(JSON.parse(stored.outcome) as StoredOutcome), replayed: true };
+        // A key first used earlier in this same batch replays the very same outcome object
+        // (its ids are filled in when the batch is written).
+        const original =
+          'pending' in stored ? stored.pending : (JSON.parse(stored.outcome) as StoredOutcome);
+        return { ...original, replayed: true } as CommandOutcome;
       }
     }
 
     // Staff move cash on any account without a PIN; transfers are for owners only.
     const actsAsStaff = command.kind !== 'transfer' && isCashStaff(actor);
-    const counterNumber =
-      command.kind === 'transfer' ? command.toAccountNumber : vaultAccountNumber(command.currency);
-    const accounts = await lockAccounts(trx, engine, [command.accountNumber, counterNumber]);
-
-    const source = accounts.get(command.accountNumber);
+    const source = state.accounts.get(command.accountNumber);
     if (
       source === undefined ||
       source.kind !== 'customer' ||
       (!actsAsStaff && source.userId !== actor.userId)
     ) {
       // Another customer's account answers exactly like a missing one.
-      return fresh(failure('NOT_FOUND', 'account not found'));
+      return failure('NOT_FOUND', 'account not found');
     }
 
     if (command.kind !== 'deposit' && !actsAsStaff) {
-      if (gate.pinHash === null) {
-        return fresh(failure('PIN_NOT_SET', 'set a transaction PIN first (PUT /api/v1/me/pin)'));
-      }
-      const pin = command.pin ?? '';
-      if (!verifyPin(this.#deps.pinPepper, actor.userId, pin, gate.pinHash)) {
-        const attempts = gate.failedPinAttempts + 1;
-        const lock = attempts >= this.#deps.pinMaxAttempts;
-        await recordPinFailure(trx, actor.userId, attempts, lock, now);
-        if (lock) {
-          await appendAudit(
-            trx,
-            engine,
-            {
-              actorUserId: actor.userId,
-              action: 'user.locked',
-              target: `user:${actor.userId}`,
-              outcome: 'success',
-              ip: command.clientIp,
-              details: { reason: 'too many wrong transaction PINs', attempts },
-            },
-            now,
-          );
-        }
-        // Wrong PINs are not stored under the idempotency key: a retry with the right
-        // PIN and the same key must still be able to go through.
-        return fresh(
-          lock
-            ? failure(
-                'USER_LOCKED',
-                'too many wrong PINs; the user is locked until the bank unlocks it',
-              )
-            : failure('INVALID_PIN', 'the transaction PIN is wrong', 'pin'),
-        );
-      }
-      if (gate.failedPinAttempts > 0) await resetPinFailures(trx, actor.userId, now);
+      const refusal = this.#checkPin(state, gate, command);
+      if (refusal !== null) return refusal;
     }
 
-    const outcome = await this.#move(trx, command, source, accounts.get(counterNumber), now);
+    const outcome = this.#move(
+      state,
+      command,
+      source,
+      state.accounts.get(counterNumberOf(command)),
+    );
     if (actsAsStaff) {
       // Staff move money on accounts that are not theirs: every attempt is audited, in the
       // same transaction as the movement it describes.
-      await appendAudit(
-        trx,
-        engine,
-        {
-          actorUserId: actor.userId,
-          action: command.kind === 'deposit' ? 'money.staff_deposit' : 'money.staff_withdrawal',
-          target: `account:${command.accountNumber}`,
-          outcome: outcome.ok ? 'success' : 'failure',
-          ip: command.clientIp,
-          details: outcome.ok
-            ? {
-                amount: outcome.transaction.amount,
-                currency: outcome.transaction.currency,
-                transactionId: outcome.transaction.id,
-              }
-            : { code: outcome.error.code },
-        },
-        now,
-      );
+      state.audit.push({
+        actorUserId: actor.userId,
+        action: command.kind === 'deposit' ? 'money.staff_deposit' : 'money.staff_withdrawal',
+        target: `account:${command.accountNumber}`,
+        outcome: outcome.ok ? 'success' : 'failure',
+        ip: command.clientIp,
+        details: outcome.ok
+          ? { amount: outcome.transaction.amount, currency: outcome.transaction.currency }
+          : { code: outcome.error.code },
+      });
     }
-    if (command.idempotency !== null) {
-      await insertIdempotencyKey(trx, {
+    if (keyId !== null && command.idempotency !== null) {
+      state.keys.set(keyId, { pending: outcome, requestHash: command.idempotency.requestHash });
+      state.keysToStore.push({
         userId: actor.userId,
         key: command.idempotency.key,
         requestHash: command.idempotency.requestHash,
-        outcome: JSON.stringify(outcome),
-        now,
+        outcome,
       });
     }
-    return fresh(outcome);
+    return outcome;
   }
 
-  /** Checks the business rules on locked rows, then writes the balanced entry. */
-  async #move(
-    trx: Trx,
+  /**
+   * Checks the transaction PIN, counting wrong ones. Returns the refusal, or null when the
+   * PIN is right. Refusals are not stored under the idempotency key: a retry with the right
+   * PIN and the same key must still be able to go through.
+   */
+  #checkPin(state: BatchState, gate: UserGate, command: MoneyCommand): StoredOutcome | null {
+    if (gate.pinHash === null) {
+      return failure('PIN_NOT_SET', 'set a transaction PIN first (PUT /api/v1/me/pin)');
+    }
+    const pin = command.kind === 'deposit' ? '' : (command.pin ?? '');
+    if (verifyPin(this.#deps.pinPepper, gate.id, pin, gate.pinHash)) {
+      if (gate.failedPinAttempts > 0) {
+        gate.failedPinAttempts = 0;
+        state.pinStates.set(gate.id, { userId: gate.id, failedPinAttempts: 0, lockedAt: null });
+      }
+      return null;
+    }
+    gate.failedPinAttempts += 1;
+    const lock = gate.failedPinAttempts >= this.#deps.pinMaxAttempts;
+    state.pinStates.set(gate.id, {
+      userId: gate.id,
+      failedPinAttempts: gate.failedPinAttempts,
+      lockedAt: lock ? state.now : null,
+    });
+    if (!lock) return failure('INVALID_PIN', 'the transaction PIN is wrong', 'pin');
+    gate.locked = true;
+    state.audit.push({
+      actorUserId: gate.id,
+      action: 'user.locked',
+      target: `user:${gate.id}`,
+      outcome: 'success',
+      ip: command.clientIp,
+      details: { reason: 'too many wrong transaction PINs', attempts: gate.failedPinAttempts },
+    });
+    return failure(
+      'USER_LOCKED',
+      'too many wrong PINs; the user is locked until the bank unlocks it',
+    );
+  }
+
+  /** Checks the business rules against the running balances and plans the balanced entry. */
+  #move(
+    state: BatchState,
     command: MoneyCommand,
     source: AccountRecord,
     counter: AccountRecord | undefined,
-    now: string,
-  ): Promise<StoredOutcome> {
+  ): StoredOutcome {
     const amount = command.amountMinor;
     if (source.currency !== command.currency) {
       return failure('CURRENCY_MISMATCH', `the account holds ${source.currency}`, 'currency');
@@ -274,71 +325,125 @@ export class LedgerEngine {
     // Direction is from the account holder's side: a credit raises a balance, a debit
     // lowers it. Each entry has one debit and one credit of the same amount, so it sums
     // to zero in its currency.
-    const planned: PlannedPosting[] =
+    type Leg = [AccountRecord, PostingsTable['direction'], AccountRecord];
+    const [first, second]: [Leg, Leg] =
       command.kind === 'deposit'
         ? [
-            { account: source, direction: 'credit', counterparty: counter },
-            { account: counter, direction: 'debit', counterparty: source },
+            [source, 'credit', counter],
+            [counter, 'debit', source],
           ]
         : [
-            { account: source, direction: 'debit', counterparty: counter },
-            { account: counter, direction: 'credit', counterparty: source },
+            [source, 'debit', counter],
+            [counter, 'credit', source],
           ];
-
-    const after = planned.map(({ account, direction }) =>
-      direction === 'credit' ? account.balanceMinor + amount : account.balanceMinor - amount,
-    );
-    for (const [index, { account }] of planned.entries()) {
-      if (account.kind === 'customer' && (after[index] ?? -1n) < 0n) {
-        return failure(
-          'INSUFFICIENT_FUNDS',
-          'the account balance is lower than the amount',
-          'amount',
-        );
-      }
+    const postings = [first, second].map(([account, direction, counterparty]) => ({
+      account,
+      direction,
+      counterparty,
+      balanceAfterMinor:
+        direction === 'credit' ? account.balanceMinor + amount : account.balanceMinor - amount,
+    }));
+    if (postings.some((p) => p.account.kind === 'customer' && p.balanceAfterMinor < 0n)) {
+      return failure(
+        'INSUFFICIENT_FUNDS',
+        'the account balance is lower than the amount',
+        'amount',
+      );
     }
+    // The running balances are the state the next command in the batch sees.
+    for (const posting of postings) posting.account.balanceMinor = posting.balanceAfterMinor;
 
-    const entryId = await insertEntry(trx, {
-      kind: command.kind,
-      currency: source.currency,
-      amountMinor: amount,
-      description: command.description,
-      actorUserId: command.actor.userId,
-      now,
-    });
-    let sourcePostingId: bigint | null = null;
-    for (const [index, posting] of planned.entries()) {
-      const balanceAfterMinor = after[index];
-      if (balanceAfterMinor === undefined) throw new Error('posting plan is inconsistent');
-      const postingId = await insertPosting(trx, {
-        entryId,
-        accountId: posting.account.id,
-        direction: posting.direction,
-        amountMinor: amount,
-        currency: source.currency,
-        balanceAfterMinor,
-        counterpartyAccountId: posting.counterparty.id,
-        now,
-      });
-      await setBalance(trx, posting.account.id, balanceAfterMinor);
-      if (posting.account === source) sourcePostingId = postingId;
-    }
-    if (sourcePostingId === null) throw new Error('entry has no posting on its source account');
-
-    return {
-      ok: true,
+    const sourcePosting = postings[0];
+    if (sourcePosting === undefined) throw new Error('entry has no posting on its source account');
+    const outcome = {
+      ok: true as const,
       transaction: toTransactionView({
-        postingId: sourcePostingId,
+        postingId: 0n,
         accountNumber: source.accountNumber,
         entryKind: command.kind,
-        direction: planned[0]?.direction ?? 'debit',
+        direction: sourcePosting.direction,
         amountMinor: amount,
         currency: source.currency,
-        balanceAfterMinor: after[0] ?? source.balanceMinor,
+        balanceAfterMinor: sourcePosting.balanceAfterMinor,
         counterpartyAccount: counter.kind === 'customer' ? counter.accountNumber : null,
         description: command.description,
-        createdAt: now,
+        createdAt: state.now,
       }),
     };
+    state.entries.push({ command, postings, outcome });
+    return outcome;
+  }
+
+  async #persist(trx: Trx, state: BatchState): Promise<void> {
+    const { engine } = this.#deps;
+    if (state.entries.length > 0) {
+      const { entryIds, postingIds } = await allocateIds(
+        trx,
+        engine,
+        state.entries.length,
+        state.entries.length * 2,
+      );
+      const entryRows: EntryRow[] = [];
+      const postingRows: PostingRow[] = [];
+      const balances = new Map<bigint, bigint>();
+      state.entries.forEach((planned, index) => {
+        const entryId = entryIds[index];
+        if (entryId === undefined) throw new Error('fewer entry ids than entries');
+        const { command } = planned;
+        // Checked again just before writing: the entry must balance to zero.
+        let net = 0n;
+        for (const p of planned.postings)
+          net += p.direction === 'credit' ? command.amountMinor : -command.amountMinor;
+        if (net !== 0n) throw new Error(`entry for ${command.kind} does not balance`);
+        entryRows.push({
+          id: entryId,
+          kind: command.kind,
+          currency: command.currency,
+          amountMinor: command.amountMinor,
+          description: command.description,
+          actorUserId: command.actor.userId,
+          createdAt: state.now,
+        });
+        planned.postings.forEach((posting, k) => {
+          const postingId = postingIds[index * 2 + k];
+          if (postingId === undefined) throw new Error('fewer posting ids than postings');
+          postingRows.push({
+            id: postingId,
+            entryId,
+            accountId: posting.account.id,
+            direction: posting.direction,
+            amountMinor: command.amountMinor,
+            currency: command.currency,
+            balanceAfterMinor: posting.balanceAfterMinor,
+            counterpartyAccountId: posting.counterparty.id,
+            createdAt: state.now,
+          });
+          balances.set(posting.account.id, posting.balanceAfterMinor);
+          if (k === 0) planned.outcome.transaction.id = postingId.toString();
+        });
+      });
+      await insertEntries(trx, engine, entryRows);
+      await insertPostings(trx, engine, postingRows);
+      await setBalances(
+        trx,
+        engine,
+        [...balances].map(([accountId, balanceMinor]) => ({ accountId, balanceMinor })),
+      );
+    }
+    if (state.keysToStore.length > 0) {
+      await insertIdempotencyKeys(
+        trx,
+        state.keysToStore.map((k) => ({
+          userId: k.userId,
+          key: k.key,
+          requestHash: k.requestHash,
+          outcome: JSON.stringify(k.outcome),
+          now: state.now,
+        })),
+      );
+    }
+    if (state.pinStates.size > 0)
+      await savePinStates(trx, [...state.pinStates.values()], state.now);
+    for (const event of state.audit) await appendAudit(trx, engine, event, state.now);
   }
 }

@@ -5,7 +5,8 @@ import { hasRole, isCashStaff, type Principal } from '../auth/roles.ts';
 import type { Db } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
-import type { CommandOutcome, LedgerEngine, MoneyCommand } from './engine.ts';
+import type { CommandBatcher } from './batcher.ts';
+import type { CommandOutcome, MoneyCommand } from './engine.ts';
 
 export interface MoneyRequest {
   amount: unknown;
@@ -17,7 +18,7 @@ export interface MoneyRequest {
 
 export interface MoneyServiceDeps {
   db: Db;
-  engine: LedgerEngine;
+  batcher: CommandBatcher;
   maxAmountMajor: bigint;
 }
 
@@ -118,6 +119,6 @@ export class MoneyService {
         : kind === 'withdrawal'
           ? { ...base, kind, pin: request.pin ?? null }
           : { ...base, kind, toAccountNumber, pin: request.pin ?? null };
-    return this.#deps.engine.execute(command);
+    return this.#deps.batcher.submit(command);
   }
 }

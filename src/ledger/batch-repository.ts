@@ -1,0 +1,258 @@
+import { sql } from 'kysely';
+import type { Engine, Trx } from '../db/database.ts';
+import type { JournalEntriesTable, PostingsTable } from '../db/schema.ts';
+
+/**
+ * The SQL of the batched money path: each function reads or writes the rows of a whole
+ * batch of commands in one statement, so a batch costs a fixed number of round trips
+ * whatever its size. Every function needs the batch's transaction.
+ */
+
+export interface UserGate {
+  id: string;
+  pinHash: string | null;
+  failedPinAttempts: number;
+  locked: boolean;
+}
+
+/**
+ * Reads the acting users and, on PostgreSQL, locks their rows in ascending id order for the
+ * rest of the transaction. All of one user's money commands therefore run one batch at a
+ * time, which keeps the PIN attempt counter exact and makes an idempotency key's first use
+ * visible to its retries. `FOR NO KEY UPDATE` still lets other rows reference the user.
+ */
+export async function lockUserGates(
+  trx: Trx,
+  engine: Engine,
+  userIds: readonly string[],
+): Promise<Map<string, UserGate>> {
+  const rows = await trx
+    .selectFrom('users')
+    .select(['id', 'pin_hash', 'failed_pin_attempts', 'locked_at'])
+    .where('id', 'in', [...userIds])
+    .orderBy('id')
+    .$if(engine === 'postgres', (q) => q.forNoKeyUpdate())
+    .execute();
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      {
+        id: row.id,
+        pinHash: row.pin_hash,
+        failedPinAttempts: Number(row.failed_pin_attempts),
+        locked: row.locked_at !== null,
+      },
+    ]),
+  );
+}
+
+export interface PinState {
+  userId: string;
+  failedPinAttempts: number;
+  /** Set when this batch locked the user. */
+  lockedAt: string | null;
+}
+
+export async function savePinStates(trx: Trx, states: readonly PinState[], now: string) {
+  for (const state of states) {
+    await trx
+      .updateTable('users')
+      .set({
+        failed_pin_attempts: BigInt(state.failedPinAttempts),
+        updated_at: now,
+        ...(state.lockedAt === null
+          ? {}
+          : { locked_at: state.lockedAt, lock_reason: 'too many wrong transaction PINs' }),
+      })
+      .where('id', '=', state.userId)
+      .execute();
+  }
+}
+
+export function idempotencyMapKey(userId: string, key: string): string {
+  return `${userId}\u0000${key}`;
+}
+
+export interface StoredKey {
+  requestHash: string;
+  outcome: string;
+}
+
+export async function findIdempotencyKeys(
+  trx: Trx,
+  pairs: ReadonlyArray<{ userId: string; key: string }>,
+): Promise<Map<string, StoredKey>> {
+  const found = new Map<string, StoredKey>();
+  if (pairs.length === 0) return found;
+  const rows = await trx
+    .selectFrom('idempotency_keys')
+    .select(['user_id', 'key', 'request_hash', 'outcome'])
+    .where((eb) =>
+      eb.or(
+        pairs.map((pair) => eb.and([eb('user_id', '=', pair.userId), eb('key', '=', pair.key)])),
+      ),
+    )
+    .execute();
+  for (const row of rows) {
+    found.set(idempotencyMapKey(row.user_id, row.key), {
+      requestHash: row.request_hash,
+      outcome: row.outcome,
+    });
+  }
+  return found;
+}
+
+/**
+ * Reserves ids for the batch's entries and postings, after its locks are held. Ids are then
+ * assigned in the order the commands were applied, so within one account a later posting
+ * always has a higher id: history pages and the balance-after chain follow commit order.
+ */
+export async function allocateIds(
+  trx: Trx,
+  engine: Engine,
+  entryCount: number,
+  postingCount: number,
+): Promise<{ entryIds: bigint[]; postingIds: bigint[] }> {
+  if (engine === 'postgres') {
+    const entries = await sql<{ id: bigint }>`
+      select nextval(pg_get_serial_sequence('journal_entries', 'id')) as id
+      from generate_series(1, ${entryCount})`.execute(trx);
+    const postings = await sql<{ id: bigint }>`
+      select nextval(pg_get_serial_sequence('postings', 'id')) as id
+      from generate_series(1, ${postingCount})`.execute(trx);
+    const ascending = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
+    return {
+      entryIds: entries.rows.map((row) => row.id).sort(ascending),
+      postingIds: postings.rows.map((row) => row.id).sort(ascending),
+    };
+  }
+  // SQLite runs one writer at a time (BEGIN IMMEDIATE), so the next ids are simply max + 1.
+  const maxima = await sql<{ entry: bigint; posting: bigint }>`
+    select
+      (select coalesce(max(id), 0) from journal_entries) as entry,
+      (select coalesce(max(id), 0) from postings) as posting`.execute(trx);
+  const first = maxima.rows[0] ?? { entry: 0n, posting: 0n };
+  return {
+    entryIds: Array.from({ length: entryCount }, (_, i) => first.entry + BigInt(i + 1)),
+    postingIds: Array.from({ length: postingCount }, (_, i) => first.posting + BigInt(i + 1)),
+  };
+}
+
+export interface EntryRow {
+  id: bigint;
+  kind: JournalEntriesTable['kind'];
+  currency: string;
+  amountMinor: bigint;
+  description: string | null;
+  actorUserId: string;
+  createdAt: string;
+}
+
+export interface PostingRow {
+  id: bigint;
+  entryId: bigint;
+  accountId: bigint;
+  direction: PostingsTable['direction'];
+  amountMinor: bigint;
+  currency: string;
+  balanceAfterMinor: bigint;
+  counterpartyAccountId: bigint;
+  createdAt: string;
+}
+
+/** Rows per INSERT statement: well under both engines' limits on bound parameters. */
+const ROWS_PER_STATEMENT = 500;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += ROWS_PER_STATEMENT) {
+    result.push(items.slice(i, i + ROWS_PER_STATEMENT));
+  }
+  return result;
+}
+
+/** PostgreSQL identity columns are GENERATED ALWAYS; ids reserved above must be forced in. */
+function overriding(engine: Engine) {
+  return engine === 'postgres' ? sql`overriding system value` : sql``;
+}
+
+export async function insertEntries(trx: Trx, engine: Engine, entries: readonly EntryRow[]) {
+  for (const chunk of chunks(entries)) {
+    const values = chunk.map(
+      (e) =>
+        sql`(${e.id}, ${e.kind}, ${e.currency}, ${e.amountMinor}, ${e.description}, ${e.actorUserId}, ${e.createdAt})`,
+    );
+    await sql`
+      insert into journal_entries
+        (id, kind, currency, amount_minor, description, actor_user_id, created_at)
+      ${overriding(engine)}
+      values ${sql.join(values)}`.execute(trx);
+  }
+}
+
+export async function insertPostings(trx: Trx, engine: Engine, postings: readonly PostingRow[]) {
+  for (const chunk of chunks(postings)) {
+    const values = chunk.map(
+      (p) =>
+        sql`(${p.id}, ${p.entryId}, ${p.accountId}, ${p.direction}, ${p.amountMinor}, ${p.currency}, ${p.balanceAfterMinor}, ${p.counterpartyAccountId}, ${p.createdAt})`,
+    );
+    await sql`
+      insert into postings
+        (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
+         counterparty_account_id, created_at)
+      ${overriding(engine)}
+      values ${sql.join(values)}`.execute(trx);
+  }
+}
+
+export async function setBalances(
+  trx: Trx,
+  engine: Engine,
+  balances: ReadonlyArray<{ accountId: bigint; balanceMinor: bigint }>,
+) {
+  if (engine === 'sqlite') {
+    // In-process SQLite pays no round trip per statement; the cached prepared UPDATE is
+    // as fast as a multi-row form and simpler.
+    for (const { accountId, balanceMinor } of balances) {
+      await trx
+        .updateTable('accounts')
+        .set({ balance_minor: balanceMinor })
+        .where('id', '=', accountId)
+        .execute();
+    }
+    return;
+  }
+  for (const chunk of chunks(balances)) {
+    const values = chunk.map((b) => sql`(${b.accountId}::bigint, ${b.balanceMinor}::bigint)`);
+    await sql`
+      update accounts as a set balance_minor = v.balance_minor
+      from (values ${sql.join(values)}) as v(id, balance_minor)
+      where a.id = v.id`.execute(trx);
+  }
+}
+
+export async function insertIdempotencyKeys(
+  trx: Trx,
+  keys: ReadonlyArray<{
+    userId: string;
+    key: string;
+    requestHash: string;
+    outcome: string;
+    now: string;
+  }>,
+) {
+  for (const chunk of chunks(keys)) {
+    await trx
+      .insertInto('idempotency_keys')
+      .values(
+        chunk.map((k) => ({
+          user_id: k.userId,
+          key: k.key,
+          request_hash: k.requestHash,
+          outcome: k.outcome,
+          created_at: k.now,
+        })),
+      )
+      .execute();
+  }
+}
