@@ -6,7 +6,15 @@ import Fastify from 'fastify';
 import { Type } from 'typebox';
 import { AccountsService } from './accounts/accounts-service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
+import { AdminService } from './admin/admin-service.ts';
+import { registerAdminRoutes } from './admin/routes.ts';
+import {
+  openAuthInfrastructure,
+  registerSessionAndPasswordRoutes,
+} from './auth/auth-infrastructure.ts';
 import { AuthService } from './auth/auth-service.ts';
+import { bindMfaKeys, MfaService } from './auth/mfa.ts';
+import { registerMfaRoutes } from './auth/mfa-routes.ts';
 import { registerAuthRoutes } from './auth/routes.ts';
 import type { Secrets } from './auth/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
@@ -16,7 +24,10 @@ import { CorebankError } from './errors.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
+import { registerRateLimits } from './http/rate-limits.ts';
 import { errorResponses } from './http/schemas.ts';
+import { CSP_HEADER, registerSecurityHeaders } from './http/security-headers.ts';
+import { httpsOptionsOf, trustProxyOf } from './http/transport.ts';
 import type { App } from './http/types.ts';
 import { createValidatorCompiler } from './http/validation.ts';
 import { CommandBatcher } from './ledger/batcher.ts';
@@ -37,6 +48,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, database, secrets } = deps;
+  const https = httpsOptionsOf(config);
   const app: App = Fastify({
     logger: {
       level: config.logLevel,
@@ -52,6 +64,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
           '*.refreshToken',
           '*.accessToken',
           '*.token',
+          '*.otp',
+          '*.code',
         ],
         censor: '[redacted]',
       },
@@ -67,6 +81,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ajv: { customOptions: { coerceTypes: false } },
     return503OnClosing: true,
     frameworkErrors: answerFrameworkError,
+    // Which hops may set X-Forwarded-For (none unless TRUST_PROXY names them), so
+    // request.ip is the client's address for rate limits and the audit trail.
+    trustProxy: trustProxyOf(config),
+    // HTTPS when TLS_CERT_FILE and TLS_KEY_FILE are set; plain HTTP behind a proxy otherwise.
+    // Typed as the HTTP app either way: the routes and hooks cannot tell the difference.
+    ...(https === undefined ? {} : ({ https } as object)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // The API speaks JSON only; Fastify's default text/plain parser would hand a string to
@@ -80,6 +100,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   registerErrorHandling(app);
   app.addSchema(ProblemSchema);
+  await registerSecurityHeaders(app, config);
+  await registerRateLimits(app, config);
 
   await app.register(swagger, {
     openapi: {
@@ -99,18 +121,26 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         typeof json.$id === 'string' ? json.$id : `def-${index}`,
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // The docs page gets the same strict policy as everything else (no inline code).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: CSP_HEADER });
 
-  const tokens = new TokenService(secrets, {
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-  });
+  const authInfrastructure = await openAuthInfrastructure(app, config, database);
+  const tokens = new TokenService(
+    secrets,
+    {
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    },
+    authInfrastructure.gate,
+  );
   const auth = new AuthService({
     db: database.db,
     secrets,
     tokens,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    engine: database.engine,
+    backoff: authInfrastructure.backoff,
   });
   const engine = new LedgerEngine({
     engine: database.engine,
@@ -126,6 +156,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       config.ledgerBatchConcurrency ??
       (database.engine === 'sqlite' ? 1 : Math.min(4, config.databasePoolSize)),
   });
+  // TOTP secrets and recovery codes are protected by keys derived from the PIN pepper.
+  bindMfaKeys(database.db, secrets.pinPepper);
+  const mfa = new MfaService({ db: database.db, engine: database.engine });
   const accounts = new AccountsService(database.db);
   const money = new MoneyService({
     db: database.db,
@@ -135,7 +168,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   registerMetrics(app, batcher);
   registerAuthRoutes(app, auth, tokens);
+  registerSessionAndPasswordRoutes(app, authInfrastructure, tokens, config, database);
+  registerMfaRoutes(app, mfa, tokens);
   registerAccountRoutes(app, { accounts, money, tokens });
+  registerAdminRoutes(app, {
+    admin: new AdminService({
+      db: database.db,
+      engine: database.engine,
+      maxAmountMajor: config.maxAmountMajor,
+    }),
+    tokens,
+  });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(

@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
+import { changeUserRoles } from './admin/admin-service.ts';
+import { verifyAudit } from './audit/audit.ts';
 import { createUser } from './auth/auth-service.ts';
 import { isRole, type Role } from './auth/roles.ts';
+import { rotateSigningKey } from './auth/secrets.ts';
 import { loadConfig } from './config.ts';
 import { type DatabaseHandle, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -15,9 +18,14 @@ const USAGE = `usage: npm run corebank -- <command>
 commands:
   migrate                      apply pending database migrations
   ledger verify                check every ledger invariant; exit 0 only if all hold
+  keys rotate                  new access-token signing key in DATA_DIR/secrets.json; the
+                               old one keeps verifying (development only; restart servers)
   users create --username U (--password P | --password-stdin) --role R[,R...]
                [--full-name N] [--email E]
                                create a user (roles: customer, teller, admin, auditor)
+  users roles --username U --set R[,R...]
+                               replace a user's roles and end their sessions (audited)
+  audit verify                 check the audit trail's hash chain; exit 0 only if it holds
 
 The database is chosen as by the server: DATABASE_URL, or SQLite under DATA_DIR.`;
 
@@ -26,6 +34,9 @@ class UsageError extends Error {}
 type Command =
   | { name: 'migrate' }
   | { name: 'ledger verify' }
+  | { name: 'keys rotate' }
+  | { name: 'audit verify' }
+  | { name: 'users roles'; username: string; roles: Role[] }
   | {
       name: 'users create';
       username: string;
@@ -39,8 +50,11 @@ type Command =
 function parseCommand(argv: string[]): Command {
   const [command, sub, ...rest] = argv;
   if (command === 'migrate' && sub === undefined) return { name: 'migrate' };
+  if (command === 'keys' && sub === 'rotate' && rest.length === 0) return { name: 'keys rotate' };
   if (command === 'ledger' && sub === 'verify' && rest.length === 0)
     return { name: 'ledger verify' };
+  if (command === 'audit' && sub === 'verify' && rest.length === 0) return { name: 'audit verify' };
+  if (command === 'users' && sub === 'roles') return parseRolesCommand(rest);
   if (command === 'users' && sub === 'create') {
     let values: ReturnType<typeof parseUserOptions>;
     try {
@@ -68,6 +82,29 @@ function parseCommand(argv: string[]): Command {
   throw new UsageError(USAGE);
 }
 
+function parseRoleList(value: string): Role[] {
+  const roles = value.split(',').map((role) => role.trim());
+  const badRole = roles.find((role) => !isRole(role));
+  if (badRole !== undefined) throw new UsageError(`unknown role "${badRole}"`);
+  return roles as Role[];
+}
+
+function parseRolesCommand(args: string[]): Command {
+  let values: { username?: string | undefined; set?: string | undefined };
+  try {
+    values = parseArgs({
+      args,
+      options: { username: { type: 'string' }, set: { type: 'string' } },
+      strict: true,
+    }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.username === undefined) throw new UsageError('users roles needs --username');
+  if (values.set === undefined) throw new UsageError('users roles needs --set');
+  return { name: 'users roles', username: values.username, roles: parseRoleList(values.set) };
+}
+
 function parseUserOptions(args: string[]) {
   return parseArgs({
     args,
@@ -91,7 +128,10 @@ async function readStdin(): Promise<string> {
     .replace(/\r?\n$/, '');
 }
 
-async function run(command: Command, database: DatabaseHandle): Promise<number> {
+async function run(
+  command: Exclude<Command, { name: 'keys rotate' }>,
+  database: DatabaseHandle,
+): Promise<number> {
   if (command.name === 'migrate') {
     const result = await migrateToLatest(database);
     const applied = result.results?.map((r) => r.migrationName) ?? [];
@@ -114,6 +154,22 @@ async function run(command: Command, database: DatabaseHandle): Promise<number> 
     process.stdout.write(`ledger verify: FAILED: ${result.problem} (${summary})\n`);
     return 1;
   }
+  if (command.name === 'audit verify') {
+    const result = await verifyAudit(database.db);
+    if (result.ok) {
+      process.stdout.write(`audit verify: OK (${result.length} events)\n`);
+      return 0;
+    }
+    process.stdout.write(
+      `audit verify: FAILED: ${result.problem} (${result.length} events verified before it)\n`,
+    );
+    return 1;
+  }
+  if (command.name === 'users roles') {
+    const change = await changeUserRoles(database, command.username, command.roles);
+    process.stdout.write(`${JSON.stringify(change)}\n`);
+    return 0;
+  }
   const password = command.password ?? (await readStdin());
   const user = await createUser(
     database.db,
@@ -124,6 +180,8 @@ async function run(command: Command, database: DatabaseHandle): Promise<number> 
       email: command.email ?? `${command.username.toLowerCase()}@users.corebank.invalid`,
     },
     command.roles,
+    // The operator acts outside the API: no user, no client address.
+    { engine: database.engine, actorUserId: null, ip: null },
   );
   process.stdout.write(`${JSON.stringify(user)}\n`);
   return 0;
@@ -137,6 +195,14 @@ async function main(argv: string[]): Promise<number> {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(error.message === USAGE ? `${USAGE}\n` : `corebank: ${error.message}\n`);
     return 2;
+  }
+  if (command.name === 'keys rotate') {
+    // Needs no database: the keys live in DATA_DIR/secrets.json.
+    const { previousKid, kid } = rotateSigningKey(loadConfig());
+    process.stdout.write(
+      `keys rotate: new signing key ${kid}; ${previousKid} still verifies. Restart the servers.\n`,
+    );
+    return 0;
   }
   const database = await openDatabase(loadConfig());
   try {

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 
 /**
@@ -32,11 +33,47 @@ export interface Config {
   ledgerBatchConcurrency: number | undefined;
   /** Time allowed for in-flight requests to finish on SIGTERM before connections are cut. */
   shutdownGraceMs: number;
+  /** Redis for cross-process session revocation and login back-off; undefined: in-process. */
+  redisUrl: string | undefined;
+  /** How long the auth guard trusts a cached "session is live" answer. */
+  sessionCacheTtlMs: number;
+  /** Growing back-off after wrong passwords (see src/auth/login-backoff.ts). */
+  loginBackoff: {
+    freeFailuresPerClient: number;
+    freeFailuresPerUsername: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+    /** Lower cap for the per-username key, so strangers cannot lock an owner out for long. */
+    usernameMaxDelayMs: number;
+  };
+  passwordResetTtlSeconds: number;
+  /** SMTP server for outgoing mail (`smtp://` or `smtps://`); undefined: mail goes to the log. */
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  mailPollIntervalMs: number;
+  /**
+   * Request rate limits (src/http/rate-limits.ts), per minute. Counters live in Redis when
+   * `redisUrl` is set (shared by every server process), in process memory otherwise.
+   */
+  rateLimits: {
+    enabled: boolean;
+    loginPerMinute: number;
+    transfersPerMinute: number;
+    cashPerMinute: number;
+  };
+  /** Exact origins allowed to call the API from a browser; empty: CORS closed. */
+  corsOrigins: string[];
+  /** PEM certificate chain and key files; both set: the server speaks HTTPS. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Fastify `trustProxy`: false, a hop count, or addresses/CIDRs/named ranges of proxies. */
+  trustProxy: false | number | string[];
   /** Secrets supplied by the environment (required in production). */
   secrets: {
     jwtPrivateKeyPem: string | undefined;
     jwtKeyId: string | undefined;
     pinPepper: string | undefined;
+    /** JSON array of `{kid, pem}` public keys whose tokens are still accepted. */
+    jwtPreviousPublicKeys: string | undefined;
   };
 }
 
@@ -70,6 +107,71 @@ function optional(env: Env, name: string): string | undefined {
   return raw === undefined || raw === '' ? undefined : raw;
 }
 
+/**
+ * CORS origins are compared exactly, so each entry must be a bare origin
+ * (`https://app.example.com`, no path or trailing slash). A wildcard is refused: this API
+ * takes bearer tokens, and opening it to every site is never what an operator means.
+ */
+function parseCorsOrigins(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map((entry) => {
+      let origin: string;
+      try {
+        origin = new URL(entry).origin;
+      } catch {
+        throw new ConfigError(`CORS_ORIGINS: "${entry}" is not an origin like https://host`);
+      }
+      if (origin !== entry || !/^https?:/.test(origin)) {
+        throw new ConfigError(`CORS_ORIGINS: "${entry}" must be exactly an origin like ${origin}`);
+      }
+      return origin;
+    });
+}
+
+/**
+ * Which hops may set X-Forwarded-For. Unset trusts nobody, so a client cannot choose the
+ * address rate limits and the audit trail see. `true` (trust every hop) is refused for the
+ * same reason: name the proxies (`loopback`, `10.0.0.0/8,127.0.0.1`) or count them (`1`).
+ */
+function parseTrustProxy(raw: string | undefined): false | number | string[] {
+  if (raw === undefined || raw === 'false') return false;
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops < 1 || hops > 10) throw new ConfigError('TRUST_PROXY hop count must be 1 to 10');
+    return hops;
+  }
+  if (raw === 'true') {
+    throw new ConfigError(
+      'TRUST_PROXY=true would trust any client; name the proxies or count them',
+    );
+  }
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const named = ['loopback', 'linklocal', 'uniquelocal'];
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const ok =
+      named.includes(entry) ||
+      (address !== undefined &&
+        extra === undefined &&
+        net.isIP(address) !== 0 &&
+        (bits === undefined ||
+          (/^\d{1,3}$/.test(bits) && Number(bits) <= (net.isIPv4(address) ? 32 : 128))));
+    if (!ok) {
+      throw new ConfigError(
+        `TRUST_PROXY: "${entry}" is not an address, CIDR, loopback, linklocal or uniquelocal`,
+      );
+    }
+  }
+  return entries;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -88,6 +190,27 @@ export function loadConfig(env: Env = process.env): Config {
   const maxAmountRaw = text(env, 'MAX_AMOUNT', '1000000');
   if (!/^[1-9]\d{0,14}$/.test(maxAmountRaw)) {
     throw new ConfigError('MAX_AMOUNT must be a positive whole number of major units');
+  }
+  const redisUrl = optional(env, 'REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
+  }
+  const smtpUrl = optional(env, 'SMTP_URL');
+  if (smtpUrl !== undefined && !/^smtps?:\/\//.test(smtpUrl)) {
+    throw new ConfigError('SMTP_URL must be an smtp:// or smtps:// URL');
+  }
+  const mailFrom = optional(env, 'MAIL_FROM');
+  if (smtpUrl !== undefined && mailFrom === undefined) {
+    throw new ConfigError('SMTP_URL needs MAIL_FROM (the sender address of outgoing mail)');
+  }
+  const rateLimitsSwitch = text(env, 'RATE_LIMITS', 'on');
+  if (rateLimitsSwitch !== 'on' && rateLimitsSwitch !== 'off') {
+    throw new ConfigError(`RATE_LIMITS must be on or off, got "${rateLimitsSwitch}"`);
+  }
+  const tlsCertFile = optional(env, 'TLS_CERT_FILE');
+  const tlsKeyFile = optional(env, 'TLS_KEY_FILE');
+  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
+    throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
   return {
     env: nodeEnv,
@@ -111,10 +234,36 @@ export function loadConfig(env: Env = process.env): Config {
       env.LEDGER_BATCH_CONCURRENCY === undefined || env.LEDGER_BATCH_CONCURRENCY === ''
         ? undefined
         : integer(env, 'LEDGER_BATCH_CONCURRENCY', 1, 1, 64),
+    redisUrl,
+    sessionCacheTtlMs: integer(env, 'SESSION_CACHE_TTL_MS', 5000, 0, 60_000),
+    loginBackoff: {
+      freeFailuresPerClient: integer(env, 'LOGIN_BACKOFF_FREE_FAILURES', 3, 0, 100),
+      freeFailuresPerUsername: integer(env, 'LOGIN_BACKOFF_USERNAME_FREE_FAILURES', 10, 0, 1000),
+      baseDelayMs: integer(env, 'LOGIN_BACKOFF_BASE_MS', 1000, 1, 60_000),
+      maxDelayMs: integer(env, 'LOGIN_BACKOFF_MAX_MS', 900_000, 1, 86_400_000),
+      usernameMaxDelayMs: integer(env, 'LOGIN_BACKOFF_USERNAME_MAX_MS', 60_000, 1, 86_400_000),
+    },
+    passwordResetTtlSeconds: integer(env, 'PASSWORD_RESET_TTL_SECONDS', 1800, 60, 86_400),
+    smtpUrl,
+    mailFrom: mailFrom ?? 'Corebank <no-reply@corebank.invalid>',
+    mailPollIntervalMs: integer(env, 'MAIL_POLL_INTERVAL_MS', 2000, 50, 600_000),
+    rateLimits: {
+      enabled: rateLimitsSwitch === 'on',
+      loginPerMinute: integer(env, 'RATE_LIMIT_LOGIN_PER_MINUTE', 5, 1, 100_000),
+      transfersPerMinute: integer(env, 'RATE_LIMIT_TRANSFERS_PER_MINUTE', 5, 1, 100_000),
+      cashPerMinute: integer(env, 'RATE_LIMIT_CASH_PER_MINUTE', 20, 1, 100_000),
+    },
+    corsOrigins: parseCorsOrigins(optional(env, 'CORS_ORIGINS')),
+    tls:
+      tlsCertFile === undefined || tlsKeyFile === undefined
+        ? undefined
+        : { certFile: path.resolve(tlsCertFile), keyFile: path.resolve(tlsKeyFile) },
+    trustProxy: parseTrustProxy(optional(env, 'TRUST_PROXY')),
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),
       jwtKeyId: optional(env, 'JWT_KEY_ID'),
       pinPepper: optional(env, 'PIN_PEPPER'),
+      jwtPreviousPublicKeys: optional(env, 'JWT_PREVIOUS_PUBLIC_KEYS'),
     },
   };
 }

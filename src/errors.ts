@@ -23,6 +23,11 @@ export const ERROR_CODES = [
   'IDEMPOTENCY_KEY_REUSED',
   'IDEMPOTENCY_KEY_IN_PROGRESS',
   'RATE_LIMITED',
+  'RESET_TOKEN_INVALID',
+  'MFA_REQUIRED',
+  'INVALID_OTP',
+  'MFA_ALREADY_ENABLED',
+  'MFA_NOT_ENABLED',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'SERVICE_UNAVAILABLE',
@@ -35,12 +40,20 @@ export class CorebankError extends Error {
   readonly code: ErrorCode;
   /** The request field at fault, as a JSON pointer-ish dotted path (`body.amount`). */
   readonly field: string | undefined;
+  /** For throttling answers: when the client may try again (sent as `Retry-After`). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, field?: string) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    field?: string,
+    options?: { retryAfterSeconds?: number },
+  ) {
     super(message);
     this.name = 'CorebankError';
     this.code = code;
     this.field = field;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -69,6 +69,20 @@ for (const engine of ENGINES) {
       assert.match(text, /process_cpu_user_seconds_total/);
     });
 
+    it('accepts the bearer scheme name in any case, as HTTP requires', async () => {
+      const user = await t.customer({ pin: null });
+      for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+        const me = await t.request('GET', '/api/v1/me', {
+          headers: { authorization: `${scheme} ${user.token}` },
+        });
+        assert.equal(me.status, 200, scheme);
+      }
+      const wrong = await t.request('GET', '/api/v1/me', {
+        headers: { authorization: `Basic ${user.token}` },
+      });
+      assert.equal(wrong.status, 401);
+    });
+
     it('echoes a well-formed caller request id and replaces a malformed one', async () => {
       const given = await t.request('GET', '/health/live', {
         headers: { 'x-request-id': 'abc-123' },

@@ -1,8 +1,12 @@
 import crypto from 'node:crypto';
-import type { Db } from '../db/database.ts';
+import { appendAudit, recordAudit } from '../audit/audit.ts';
+import type { Db, Engine } from '../db/database.ts';
 import { isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
+import type { LoginBackoff } from './login-backoff.ts';
+import { assertLoginMfa, isMfaEnabled } from './mfa.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
+import { assertPasswordAcceptable } from './password-policy.ts';
 import { hashPin } from './pin.ts';
 import type { Principal, Role } from './roles.ts';
 import type { Secrets } from './secrets.ts';
@@ -47,7 +51,7 @@ export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,32}$';
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 128;
 
-function toView(user: UserRecord): UserView {
+function toView(user: UserRecord, mfaEnabled: boolean): UserView {
   return {
     id: user.id,
     username: user.username,
@@ -55,8 +59,7 @@ function toView(user: UserRecord): UserView {
     email: user.email,
     roles: user.roles,
     pinSet: user.pinHash !== null,
-    // TOTP enrolment is not built yet (security issue); nobody has it enabled.
-    mfaEnabled: false,
+    mfaEnabled,
     locked: user.lockedAt !== null,
     createdAt: user.createdAt,
   };
@@ -75,6 +78,7 @@ export async function createUser(
   db: Db,
   input: NewUserInput,
   roles: readonly Role[],
+  audit?: { engine: Engine; actorUserId: string | null; ip: string | null },
 ): Promise<UserView> {
   const username = input.username.toLowerCase();
   const email = input.email.trim().toLowerCase();
@@ -93,6 +97,8 @@ export async function createUser(
       'password',
     );
   }
+  // NIST SP 800-63B: refuse common, repetitive and name-based passwords (all entry points).
+  assertPasswordAcceptable(input.password, { username, email }, 'password');
   if (fullName.length === 0) {
     throw new CorebankError('VALIDATION_FAILED', 'fullName must not be blank', 'fullName');
   }
@@ -108,11 +114,25 @@ export async function createUser(
   const passwordHash = await hashPassword(input.password);
   const now = new Date().toISOString();
   try {
-    await db
-      .transaction()
-      .execute((trx) =>
-        insertUser(trx, { id, username, email, fullName, passwordHash, roles, now }),
-      );
+    await db.transaction().execute(async (trx) => {
+      await insertUser(trx, { id, username, email, fullName, passwordHash, roles, now });
+      // Audited in the same transaction: a user never exists without its creation event.
+      if (audit !== undefined) {
+        await appendAudit(
+          trx,
+          audit.engine,
+          {
+            actorUserId: audit.actorUserId,
+            action: 'user.created',
+            target: `user:${id}`,
+            outcome: 'success',
+            ip: audit.ip,
+            details: { username, roles: roles.join(',') },
+          },
+          now,
+        );
+      }
+    });
   } catch (error) {
     // Two registrations raced past the check above; the unique index decided.
     if (isUniqueViolation(error)) {
@@ -126,7 +146,8 @@ export async function createUser(
   }
   const user = await findUserById(db, id);
   if (user === null) throw new Error('user vanished after insert');
-  return toView(user);
+  // A user who was just created cannot have enrolled a second factor yet.
+  return toView(user, false);
 }
 
 export interface AuthServiceDeps {
@@ -134,6 +155,13 @@ export interface AuthServiceDeps {
   secrets: Secrets;
   tokens: TokenService;
   refreshTokenTtlSeconds: number;
+  engine: Engine;
+  backoff: LoginBackoff;
+}
+
+/** Who is calling, for back-off keys and the audit trail. */
+export interface CallerContext {
+  ip: string | null;
 }
 
 export class AuthService {
@@ -148,7 +176,62 @@ export class AuthService {
     return createUser(this.#deps.db, input, ['customer']);
   }
 
-  async login(input: { username: string; password: string }): Promise<LoginResult> {
+  /**
+   * Login with back-off: a throttled caller is refused before any password is checked, and
+   * the back-off is keyed by the submitted name whether or not it exists (see
+   * login-backoff.ts), so its answers reveal nothing about which usernames exist. Every
+   * outcome is audited under `username:<name>`; the password never is.
+   */
+  async login(
+    input: { username: string; password: string; otp?: string | undefined },
+    context: CallerContext = { ip: null },
+  ): Promise<LoginResult> {
+    const { db, engine, backoff } = this.#deps;
+    const username = input.username.toLowerCase();
+    const audit = (
+      outcome: 'success' | 'failure' | 'denied',
+      actor: string | null,
+      reason?: string,
+    ) =>
+      recordAudit(db, engine, {
+        actorUserId: actor,
+        action: 'auth.login',
+        target: `username:${username}`,
+        outcome,
+        ip: context.ip,
+        ...(reason === undefined ? {} : { details: { reason } }),
+      });
+    try {
+      await backoff.assertAllowed(username, context.ip);
+    } catch (error) {
+      await audit('denied', null, 'backoff');
+      throw error;
+    }
+    let result: LoginResult & { userId: string };
+    try {
+      result = await this.#login(input);
+    } catch (error) {
+      if (error instanceof CorebankError) {
+        // A wrong one-time code counts like a wrong password: with the password known, the
+        // back-off is what bounds guessing 6-digit codes from many addresses.
+        if (error.code === 'INVALID_CREDENTIALS' || error.code === 'INVALID_OTP') {
+          await backoff.recordFailure(username, context.ip);
+        }
+        await audit('failure', null, error.code.toLowerCase());
+      }
+      throw error;
+    }
+    await backoff.recordSuccess(username, context.ip);
+    await audit('success', result.userId);
+    const { userId: _userId, ...tokens } = result;
+    return tokens;
+  }
+
+  async #login(input: {
+    username: string;
+    password: string;
+    otp?: string | undefined;
+  }): Promise<LoginResult & { userId: string }> {
     const { db, tokens, refreshTokenTtlSeconds } = this.#deps;
     const user = await findUserByUsername(db, input.username.toLowerCase());
     if (user === null) {
@@ -159,6 +242,9 @@ export class AuthService {
     if (!(await verifyPassword(user.passwordHash, input.password))) {
       throw new CorebankError('INVALID_CREDENTIALS', 'username or password is wrong');
     }
+    // The second factor is checked only after a right password, so MFA state is not
+    // revealed to someone without it; and before the lock, which needs both factors to see.
+    await assertLoginMfa(db, user.id, input.otp);
     // The lock is revealed only to someone who knows the password.
     if (user.lockedAt !== null) {
       throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
@@ -180,27 +266,47 @@ export class AuthService {
       refreshToken,
       tokenType: 'Bearer',
       expiresIn: access.expiresInSeconds,
+      userId: user.id,
     };
   }
 
   async me(principal: Principal): Promise<UserView> {
     const user = await findUserById(this.#deps.db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    return toView(user);
+    return toView(user, await isMfaEnabled(this.#deps.db, user.id));
   }
 
   /** Setting or changing the transaction PIN needs the password, not just a token. */
-  async setPin(principal: Principal, input: { password: string; pin: string }): Promise<void> {
-    const { db, secrets } = this.#deps;
+  async setPin(
+    principal: Principal,
+    input: { password: string; pin: string },
+    context: CallerContext = { ip: null },
+  ): Promise<void> {
+    const { db, secrets, engine, backoff } = this.#deps;
     const user = await findUserById(db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
+    const audit = (outcome: 'success' | 'failure') =>
+      recordAudit(db, engine, {
+        actorUserId: user.id,
+        action: 'auth.pin_changed',
+        target: `user:${user.id}`,
+        outcome,
+        ip: context.ip,
+      });
+    // Someone holding only a stolen access token must not get a faster password oracle
+    // here than at login, so wrong passwords share the login back-off.
+    await backoff.assertAllowed(user.username, context.ip);
     if (!(await verifyPassword(user.passwordHash, input.password))) {
+      await backoff.recordFailure(user.username, context.ip);
+      await audit('failure');
       throw new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password');
     }
+    await backoff.recordSuccess(user.username, context.ip);
     if (user.lockedAt !== null) {
       throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
     }
     const pinHash = hashPin(secrets.pinPepper, user.id, input.pin);
     await setPinHash(db, user.id, pinHash, new Date().toISOString());
+    await audit('success');
   }
 }

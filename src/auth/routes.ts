@@ -8,6 +8,7 @@ import {
   PASSWORD_MIN_LENGTH,
   USERNAME_PATTERN,
 } from './auth-service.ts';
+import { OTP_PATTERN } from './mfa.ts';
 import type { TokenService } from './tokens.ts';
 
 const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH });
@@ -60,14 +61,15 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
           {
             username: Type.String({ minLength: 1, maxLength: 64 }),
             password: LoginPassword,
-            otp: Type.Optional(Type.String({ pattern: '^[0-9]{6}$' })),
+            // A 6-digit TOTP code or a single-use recovery code.
+            otp: Type.Optional(Type.String({ pattern: OTP_PATTERN })),
           },
           { additionalProperties: false },
         ),
-        response: { 200: LoginResponse, ...errorResponses(400, 401, 423) },
+        response: { 200: LoginResponse, ...errorResponses(400, 401, 423, 429) },
       },
     },
-    async (request) => auth.login(request.body),
+    async (request) => auth.login(request.body, { ip: request.ip }),
   );
 
   const guard = authenticate(tokens);
@@ -95,11 +97,11 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
         summary: 'Set or change the transaction PIN (needs the password)',
         security: Security,
         body: Type.Object({ password: LoginPassword, pin: Pin }, { additionalProperties: false }),
-        response: { 204: Type.Null(), ...errorResponses(400, 401, 423) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 423, 429) },
       },
     },
     async (request, reply) => {
-      await auth.setPin(principalOf(request), request.body);
+      await auth.setPin(principalOf(request), request.body, { ip: request.ip });
       return reply.status(204).send(null);
     },
   );

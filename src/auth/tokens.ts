@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { exportJWK, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { CorebankError } from '../errors.ts';
 import { isRole, type Principal, type Role } from './roles.ts';
 import type { Secrets } from './secrets.ts';
@@ -13,6 +13,21 @@ export interface TokenSettings {
 /** RFC 9068's media type for JWT access tokens, so an ID token or other JWT is not taken. */
 const ACCESS_TOKEN_TYPE = 'at+jwt';
 const ALGORITHM = 'EdDSA';
+
+/** Answers whether a session (and so every access token naming it) may still be used. */
+export interface SessionLiveness {
+  isLive(sessionId: string, userId: string): Promise<boolean>;
+}
+
+/** One entry of the JWKS document (RFC 7517), for an Ed25519 key (RFC 8037). */
+export interface PublicJwk {
+  kid: string;
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+  alg: 'EdDSA';
+  use: 'sig';
+}
 
 export interface IssuedAccessToken {
   token: string;
@@ -28,10 +43,37 @@ export interface IssuedAccessToken {
 export class TokenService {
   readonly #secrets: Secrets;
   readonly #settings: TokenSettings;
+  readonly #sessions: SessionLiveness;
 
-  constructor(secrets: Secrets, settings: TokenSettings) {
+  constructor(secrets: Secrets, settings: TokenSettings, sessions: SessionLiveness) {
     this.#secrets = secrets;
     this.#settings = settings;
+    this.#sessions = sessions;
+  }
+
+  /**
+   * A signature only proves the token was issued; logout, a password change or a stolen
+   * refresh token end the session before the token expires, so every request also asks
+   * whether its session is still live (cheaply: see SessionGate).
+   */
+  async assertSessionLive(principal: Principal): Promise<void> {
+    if (!(await this.#sessions.isLive(principal.sessionId, principal.userId))) {
+      throw new CorebankError('UNAUTHENTICATED', 'this session has ended; sign in again');
+    }
+  }
+
+  /** The public keys that verify access tokens, current first, as a JWKS document. */
+  async jwks(): Promise<{ keys: PublicJwk[] }> {
+    const keys: PublicJwk[] = [];
+    for (const { kid, publicKey } of this.#secrets.publicKeys) {
+      const jwk = await exportJWK(publicKey);
+      if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') {
+        throw new Error(`signing key ${kid} is not an Ed25519 key`);
+      }
+      // Only public members are copied: a private `d` can never leak through this document.
+      keys.push({ kid, kty: 'OKP', crv: 'Ed25519', x: jwk.x, alg: ALGORITHM, use: 'sig' });
+    }
+    return { keys };
   }
 
   async issueAccessToken(principal: Principal): Promise<IssuedAccessToken> {

@@ -212,6 +212,11 @@ export async function insertSession(
       created_at: session.now,
       expires_at: session.expiresAt,
       revoked_at: null,
+      // A login starts a new family of rotated sessions (see sessions-service.ts).
+      family_id: session.id,
+      parent_id: null,
+      spent_at: null,
+      revoked_reason: null,
     })
     .execute();
 }

@@ -2,6 +2,8 @@ import { type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import type { DatabaseHandle } from './database.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
 import { auditMigration } from './migrations/0002-audit.ts';
+import { sessionsMigration } from './migrations/0003-sessions.ts';
+import { mfaMigration } from './migrations/0004-mfa.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -12,6 +14,8 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
   const migrations: Record<string, Migration> = {
     '0001-initial': initialMigration(handle.engine),
     '0002-audit': auditMigration(handle.engine),
+    '0003-sessions': sessionsMigration(handle.engine),
+    '0004-mfa': mfaMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

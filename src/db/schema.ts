@@ -34,6 +34,37 @@ export interface SessionsTable {
   created_at: Timestamp;
   expires_at: Timestamp;
   revoked_at: Timestamp | null;
+  /** The login this session descends from (its first session's id). */
+  family_id: string | null;
+  /** The session this one was rotated from; null for a login's first session. */
+  parent_id: string | null;
+  /** Set when the refresh token was exchanged; presenting it again is reuse. */
+  spent_at: Timestamp | null;
+  revoked_reason: string | null;
+}
+
+export interface PasswordResetTokensTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
+export interface EmailOutboxTable {
+  id: Identity;
+  recipient: string;
+  subject: string;
+  body_text: string;
+  created_at: Timestamp;
+  attempts: ColumnType<bigint, bigint | undefined, bigint>;
+  next_attempt_at: Timestamp;
+  claim_token: string | null;
+  claimed_until: Timestamp | null;
+  sent_at: Timestamp | null;
+  failed_at: Timestamp | null;
+  last_error: string | null;
 }
 
 export interface AccountsTable {
@@ -98,14 +129,35 @@ export interface AuditHeadTable {
   length: bigint;
 }
 
+export interface UserMfaTable {
+  user_id: string;
+  /** AES-256-GCM ciphertext of the TOTP secret (see src/auth/mfa.ts). */
+  secret_ciphertext: string;
+  enabled_at: Timestamp | null;
+  last_used_step: bigint | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MfaRecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  used_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   users: UsersTable;
   user_roles: UserRolesTable;
   sessions: SessionsTable;
+  password_reset_tokens: PasswordResetTokensTable;
+  email_outbox: EmailOutboxTable;
   accounts: AccountsTable;
   journal_entries: JournalEntriesTable;
   postings: PostingsTable;
   idempotency_keys: IdempotencyKeysTable;
+  user_mfa: UserMfaTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
 }

@@ -9,7 +9,8 @@ declare module 'fastify' {
   }
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+// The scheme name is case-insensitive (RFC 9110 section 11.1); the token itself is not.
+const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
 /**
  * An onRequest hook that accepts only a valid bearer access token. It runs before the body
@@ -26,7 +27,11 @@ export function authenticate(tokens: TokenService) {
         'send an access token as "Authorization: Bearer <token>"',
       );
     }
-    request.principal = await tokens.verifyAccessToken(match[1]);
+    const principal = await tokens.verifyAccessToken(match[1]);
+    // A valid signature is not enough: the session must not have been ended (logout,
+    // password change, refresh-token reuse), or a stolen access token outlives them.
+    await tokens.assertSessionLive(principal);
+    request.principal = principal;
   };
 }
 

@@ -84,6 +84,9 @@ export function registerErrorHandling(app: App): void {
       request.log.info({ code: body.code, field: body.field }, 'request refused');
     }
     if (mapped.code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer');
+    if (mapped.retryAfterSeconds !== undefined) {
+      reply.header('retry-after', String(Math.max(1, Math.ceil(mapped.retryAfterSeconds))));
+    }
     if (mapped.code === 'SERVICE_UNAVAILABLE') reply.header('retry-after', '1');
     return reply.status(body.status).type('application/problem+json').send(body);
   });

@@ -24,6 +24,11 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   INSUFFICIENT_FUNDS: 422,
   USER_LOCKED: 423,
   RATE_LIMITED: 429,
+  RESET_TOKEN_INVALID: 400,
+  MFA_REQUIRED: 401,
+  INVALID_OTP: 401,
+  MFA_ALREADY_ENABLED: 409,
+  MFA_NOT_ENABLED: 409,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
 };
@@ -50,6 +55,11 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   INSUFFICIENT_FUNDS: 'Insufficient funds',
   USER_LOCKED: 'User is locked',
   RATE_LIMITED: 'Too many requests',
+  RESET_TOKEN_INVALID: 'Password reset token is invalid or expired',
+  MFA_REQUIRED: 'A one-time code is required',
+  INVALID_OTP: 'Wrong one-time code',
+  MFA_ALREADY_ENABLED: 'Two-factor authentication is already enabled',
+  MFA_NOT_ENABLED: 'Two-factor authentication is not enabled',
   INTERNAL: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service unavailable',
 };

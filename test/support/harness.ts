@@ -296,7 +296,8 @@ export async function createTestApp(
   overrides: Record<string, string> = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase(engine);
-  const runtime = await openRuntime({ ...database.env, ...overrides });
+  // Suites fire hundreds of requests; rate limits are off unless a test turns them on.
+  const runtime = await openRuntime({ ...database.env, RATE_LIMITS: 'off', ...overrides });
   const app = await buildApp(runtime);
   await app.ready();
   return new TestApp(app, runtime, database);

@@ -1,0 +1,82 @@
+import { Type } from 'typebox';
+import { authenticate, principalOf } from '../http/auth-guard.ts';
+import { errorResponses, Security } from '../http/schemas.ts';
+import type { App } from '../http/types.ts';
+import { PASSWORD_MAX_LENGTH } from './auth-service.ts';
+import { type MfaService, OTP_PATTERN, RECOVERY_CODE_COUNT, TOTP_PATTERN } from './mfa.ts';
+import type { TokenService } from './tokens.ts';
+
+const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
+
+/** Self-service TOTP enrolment, confirmation and removal for the signed-in user. */
+export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenService): void {
+  const guard = authenticate(tokens);
+
+  app.post(
+    '/api/v1/me/mfa/enrol',
+    {
+      onRequest: guard,
+      schema: {
+        tags: ['auth'],
+        summary: 'Start TOTP enrolment (needs the password); pending until confirmed',
+        security: Security,
+        body: Type.Object({ password: Password }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            secret: Type.String({ description: 'base32 shared secret' }),
+            otpauthUri: Type.String({ description: 'otpauth://totp/… for a QR code' }),
+          }),
+          ...errorResponses(400, 401, 409),
+        },
+      },
+    },
+    async (request) => mfa.enrol(principalOf(request), request.body),
+  );
+
+  app.post(
+    '/api/v1/me/mfa/confirm',
+    {
+      onRequest: guard,
+      schema: {
+        tags: ['auth'],
+        summary: 'Confirm enrolment with a current code; returns recovery codes once',
+        security: Security,
+        body: Type.Object(
+          { code: Type.String({ pattern: TOTP_PATTERN }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            recoveryCodes: Type.Array(Type.String(), {
+              minItems: RECOVERY_CODE_COUNT,
+              maxItems: RECOVERY_CODE_COUNT,
+            }),
+          }),
+          ...errorResponses(400, 401, 409),
+        },
+      },
+    },
+    async (request) => mfa.confirm(principalOf(request), request.body, { ip: request.ip }),
+  );
+
+  app.post(
+    '/api/v1/me/mfa/disable',
+    {
+      onRequest: guard,
+      schema: {
+        tags: ['auth'],
+        summary: 'Turn TOTP off (needs the password and a current or recovery code)',
+        security: Security,
+        body: Type.Object(
+          { password: Password, code: Type.String({ pattern: OTP_PATTERN }) },
+          { additionalProperties: false },
+        ),
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 409) },
+      },
+    },
+    async (request, reply) => {
+      await mfa.disable(principalOf(request), request.body, { ip: request.ip });
+      return reply.status(204).send(null);
+    },
+  );
+}

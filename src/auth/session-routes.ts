@@ -1,0 +1,77 @@
+import { Type } from 'typebox';
+import { errorResponses } from '../http/schemas.ts';
+import type { App } from '../http/types.ts';
+import type { SessionService } from './sessions-service.ts';
+import type { TokenService } from './tokens.ts';
+
+/** Refresh tokens are 32 random bytes in base64url (43 characters); allow some slack. */
+const RefreshBody = Type.Object(
+  { refreshToken: Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' }) },
+  { additionalProperties: false },
+);
+
+const TokenPairSchema = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'seconds' }),
+});
+
+const JwkSchema = Type.Object({
+  kid: Type.String(),
+  kty: Type.Literal('OKP'),
+  crv: Type.Literal('Ed25519'),
+  x: Type.String(),
+  alg: Type.Literal('EdDSA'),
+  use: Type.Literal('sig'),
+});
+
+export function registerSessionRoutes(app: App, sessions: SessionService, tokens: TokenService) {
+  app.post(
+    '/api/v1/auth/refresh',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange a refresh token for new tokens (the old refresh token is spent)',
+        description:
+          'Refresh tokens are single-use. Presenting a spent one ends every session of its ' +
+          'login (both the thief and the owner must sign in again) and answers 401.',
+        body: RefreshBody,
+        response: { 200: TokenPairSchema, ...errorResponses(400, 401, 423) },
+      },
+    },
+    async (request) => sessions.refresh(request.body.refreshToken, { ip: request.ip }),
+  );
+
+  app.post(
+    '/api/v1/auth/logout',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: "End the refresh token's login: its access and refresh tokens stop working",
+        body: RefreshBody,
+        response: { 204: Type.Null(), ...errorResponses(400, 401) },
+      },
+    },
+    async (request, reply) => {
+      await sessions.logout(request.body.refreshToken, { ip: request.ip });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Public keys that verify access tokens (current and still-accepted previous)',
+        response: { 200: Type.Object({ keys: Type.Array(JwkSchema) }) },
+      },
+    },
+    async (_request, reply) => {
+      // Verifiers may cache it briefly; a rotated key appears within five minutes.
+      reply.header('cache-control', 'public, max-age=300');
+      return tokens.jwks();
+    },
+  );
+}

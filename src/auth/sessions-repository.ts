@@ -1,0 +1,152 @@
+import type { Db, Engine, Trx } from '../db/database.ts';
+
+/** All SQL about sessions (refresh-token families). */
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  familyId: string;
+  parentId: string | null;
+  expiresAt: string;
+  spentAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface NewSession {
+  id: string;
+  userId: string;
+  /** The login's first session id; equal to `id` for a fresh login. */
+  familyId: string;
+  parentId: string | null;
+  refreshTokenHash: string;
+  now: string;
+  expiresAt: string;
+}
+
+export async function insertFamilySession(db: Db | Trx, session: NewSession): Promise<void> {
+  await db
+    .insertInto('sessions')
+    .values({
+      id: session.id,
+      user_id: session.userId,
+      family_id: session.familyId,
+      parent_id: session.parentId,
+      refresh_token_hash: session.refreshTokenHash,
+      created_at: session.now,
+      expires_at: session.expiresAt,
+      revoked_at: null,
+      spent_at: null,
+      revoked_reason: null,
+    })
+    .execute();
+}
+
+/**
+ * Finds the session a refresh token belongs to and, on PostgreSQL, locks it until the
+ * transaction ends, so two exchanges of one token queue instead of both succeeding.
+ */
+export async function findSessionByTokenHashForUpdate(
+  trx: Trx,
+  engine: Engine,
+  refreshTokenHash: string,
+): Promise<SessionRecord | null> {
+  const row = await trx
+    .selectFrom('sessions')
+    .select(['id', 'user_id', 'family_id', 'parent_id', 'expires_at', 'spent_at', 'revoked_at'])
+    .where('refresh_token_hash', '=', refreshTokenHash)
+    .$if(engine === 'postgres', (q) => q.forUpdate())
+    .executeTakeFirst();
+  if (row === undefined) return null;
+  return {
+    id: row.id,
+    userId: row.user_id,
+    familyId: row.family_id ?? row.id,
+    parentId: row.parent_id,
+    expiresAt: row.expires_at,
+    spentAt: row.spent_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** What the auth guard needs: whose session it is and whether it was ended. */
+export async function findSessionState(
+  db: Db,
+  sessionId: string,
+): Promise<{ userId: string; familyId: string; revokedAt: string | null } | null> {
+  const row = await db
+    .selectFrom('sessions')
+    .select(['user_id', 'family_id', 'revoked_at'])
+    .where('id', '=', sessionId)
+    .executeTakeFirst();
+  return row === undefined
+    ? null
+    : { userId: row.user_id, familyId: row.family_id ?? sessionId, revokedAt: row.revoked_at };
+}
+
+/**
+ * Marks a refresh token as exchanged. The condition makes it a compare-and-set: of two
+ * racing exchanges only one sees `true`; the other is treated as reuse.
+ */
+export async function markSessionSpent(trx: Trx, sessionId: string, now: string): Promise<boolean> {
+  const result = await trx
+    .updateTable('sessions')
+    .set({ spent_at: now })
+    .where('id', '=', sessionId)
+    .where('spent_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+/** Ends every session of a family; returns the ids of all its sessions (to evict caches). */
+export async function revokeFamily(
+  trx: Trx,
+  familyId: string,
+  reason: string,
+  now: string,
+): Promise<string[]> {
+  await trx
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  const rows = await trx
+    .selectFrom('sessions')
+    .select('id')
+    .where('family_id', '=', familyId)
+    .execute();
+  return rows.map((row) => row.id);
+}
+
+/**
+ * Ends every live session of a user, except the family named in `keepFamilyId` (the caller's
+ * own login when they change their password). Returns the ids it ended.
+ */
+export async function revokeUserSessions(
+  trx: Trx,
+  userId: string,
+  reason: string,
+  now: string,
+  keepFamilyId: string | null,
+): Promise<string[]> {
+  const rows = await trx
+    .selectFrom('sessions')
+    .select(['id', 'family_id'])
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  const ids = rows
+    .filter((row) => keepFamilyId === null || (row.family_id ?? row.id) !== keepFamilyId)
+    .map((row) => row.id);
+  // Bounded batches keep the statement's parameter list within every engine's limit.
+  for (let start = 0; start < ids.length; start += 500) {
+    await trx
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('id', 'in', ids.slice(start, start + 500))
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+  return ids;
+}

@@ -1,0 +1,177 @@
+import crypto from 'node:crypto';
+import { appendAudit } from '../audit/audit.ts';
+import type { Db, Engine } from '../db/database.ts';
+import { CorebankError } from '../errors.ts';
+import type { SessionGate } from './session-gate.ts';
+import {
+  findSessionByTokenHashForUpdate,
+  insertFamilySession,
+  markSessionSpent,
+  revokeFamily,
+} from './sessions-repository.ts';
+import type { TokenService } from './tokens.ts';
+import { findUserById } from './users-repository.ts';
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+}
+
+export interface RequestContext {
+  /** Client address as Fastify resolved it, for the audit trail. */
+  ip: string | null;
+}
+
+export interface SessionServiceDeps {
+  db: Db;
+  engine: Engine;
+  tokens: TokenService;
+  gate: SessionGate;
+  refreshTokenTtlSeconds: number;
+}
+
+/** Refresh tokens are 256 random bits; only their SHA-256 is stored. */
+export function newRefreshToken(): { token: string; hash: string } {
+  const token = crypto.randomBytes(32).toString('base64url');
+  return { token, hash: hashRefreshToken(token) };
+}
+
+export function hashRefreshToken(token: string): string {
+  // A plain hash suffices (no salt, no slow hash): the token is 256 random bits, so there
+  // is nothing to guess, and a leaked table of hashes cannot be replayed as tokens.
+  return crypto.createHash('sha256').update(token).digest('base64url');
+}
+
+const INVALID = 'refresh token is not valid; sign in again';
+
+type RefreshOutcome =
+  | { kind: 'rotated'; userId: string; sessionId: string; refreshToken: string }
+  | { kind: 'reused'; userId: string; familyId: string; revokedIds: string[] }
+  | { kind: 'invalid' }
+  | { kind: 'locked' };
+
+/**
+ * Rotating refresh tokens (OAuth 2.0 Security BCP, section 4.14): every exchange spends the
+ * presented token and issues a new one in the same family. A spent token presented again
+ * means two parties hold the family's tokens (one of them a thief), and we cannot tell which
+ * is which, so the whole family is ended and both must sign in again.
+ */
+export class SessionService {
+  readonly #deps: SessionServiceDeps;
+
+  constructor(deps: SessionServiceDeps) {
+    this.#deps = deps;
+  }
+
+  async refresh(refreshToken: string, context: RequestContext): Promise<TokenPair> {
+    const { db, engine, gate, tokens, refreshTokenTtlSeconds } = this.#deps;
+    const hash = hashRefreshToken(refreshToken);
+    const now = new Date();
+    const nowIso = now.toISOString();
+    const outcome = await db.transaction().execute(async (trx): Promise<RefreshOutcome> => {
+      const session = await findSessionByTokenHashForUpdate(trx, engine, hash);
+      if (session === null || session.revokedAt !== null) return { kind: 'invalid' };
+      // Spent (or losing a race with another exchange of the same token): reuse.
+      const spent = session.spentAt !== null || !(await markSessionSpent(trx, session.id, nowIso));
+      if (spent) {
+        const revokedIds = await revokeFamily(trx, session.familyId, 'refresh_reused', nowIso);
+        await appendAudit(
+          trx,
+          engine,
+          {
+            actorUserId: session.userId,
+            action: 'auth.refresh_reused',
+            target: `user:${session.userId}`,
+            outcome: 'denied',
+            ip: context.ip,
+            details: { family: session.familyId, sessions: revokedIds.length },
+          },
+          nowIso,
+        );
+        return { kind: 'reused', userId: session.userId, familyId: session.familyId, revokedIds };
+      }
+      if (session.expiresAt <= nowIso) return { kind: 'invalid' };
+      const user = await findUserById(trx, session.userId);
+      if (user === null) return { kind: 'invalid' };
+      if (user.lockedAt !== null) return { kind: 'locked' };
+      const next = newRefreshToken();
+      const sessionId = crypto.randomUUID();
+      await insertFamilySession(trx, {
+        id: sessionId,
+        userId: session.userId,
+        familyId: session.familyId,
+        parentId: session.id,
+        refreshTokenHash: next.hash,
+        now: nowIso,
+        expiresAt: new Date(now.getTime() + refreshTokenTtlSeconds * 1000).toISOString(),
+      });
+      return { kind: 'rotated', userId: user.id, sessionId, refreshToken: next.token };
+    });
+    if (outcome.kind === 'reused') {
+      await gate.revoked(outcome.revokedIds);
+      throw new CorebankError('UNAUTHENTICATED', INVALID);
+    }
+    if (outcome.kind === 'invalid') throw new CorebankError('UNAUTHENTICATED', INVALID);
+    if (outcome.kind === 'locked') {
+      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
+    }
+    // Roles are read again, so a role change takes effect at the next refresh at the latest.
+    const user = await findUserById(db, outcome.userId);
+    if (user === null) throw new CorebankError('UNAUTHENTICATED', INVALID);
+    const access = await tokens.issueAccessToken({
+      userId: user.id,
+      sessionId: outcome.sessionId,
+      roles: user.roles,
+    });
+    return {
+      accessToken: access.token,
+      refreshToken: outcome.refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: access.expiresInSeconds,
+    };
+  }
+
+  /**
+   * Ends the login the refresh token belongs to: every session of its family, so access
+   * tokens issued before earlier rotations stop working too. Only the holder of a current
+   * refresh token can do this; an unknown token changes nothing and answers 401, and a spent
+   * one is treated as reuse, exactly as by refresh.
+   */
+  async logout(refreshToken: string, context: RequestContext): Promise<void> {
+    const { db, engine, gate } = this.#deps;
+    const hash = hashRefreshToken(refreshToken);
+    const nowIso = new Date().toISOString();
+    const outcome = await db.transaction().execute(async (trx) => {
+      const session = await findSessionByTokenHashForUpdate(trx, engine, hash);
+      if (session === null) return { kind: 'invalid' as const };
+      // Already ended (an earlier logout, a password change): nothing left to do.
+      if (session.revokedAt !== null) return { kind: 'done' as const, revokedIds: [] };
+      const reused = session.spentAt !== null;
+      const revokedIds = await revokeFamily(
+        trx,
+        session.familyId,
+        reused ? 'refresh_reused' : 'logout',
+        nowIso,
+      );
+      await appendAudit(
+        trx,
+        engine,
+        {
+          actorUserId: session.userId,
+          action: reused ? 'auth.refresh_reused' : 'auth.logout',
+          target: `user:${session.userId}`,
+          outcome: reused ? 'denied' : 'success',
+          ip: context.ip,
+          details: { family: session.familyId },
+        },
+        nowIso,
+      );
+      return { kind: reused ? ('reused' as const) : ('done' as const), revokedIds };
+    });
+    if (outcome.kind === 'invalid') throw new CorebankError('UNAUTHENTICATED', INVALID);
+    await gate.revoked(outcome.revokedIds);
+    if (outcome.kind === 'reused') throw new CorebankError('UNAUTHENTICATED', INVALID);
+  }
+}
