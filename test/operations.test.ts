@@ -83,6 +83,16 @@ for (const engine of ENGINES) {
       assert.equal(wrong.status, 401);
     });
 
+    it('answers a malformed URL with a problem document carrying the security headers', async () => {
+      const response = await t.request('GET', '/api/v1/accounts/%zz');
+      assert.equal(response.status, 400);
+      assert.equal(response.body.code, 'VALIDATION_FAILED');
+      assert.match(String(response.headers['content-security-policy']), /default-src 'self'/);
+      assert.equal(response.headers['x-content-type-options'], 'nosniff');
+      assert.equal(response.headers['x-frame-options'], 'DENY');
+      assert.match(String(response.headers['strict-transport-security']), /max-age=31536000/);
+    });
+
     it('echoes a well-formed caller request id and replaces a malformed one', async () => {
       const given = await t.request('GET', '/health/live', {
         headers: { 'x-request-id': 'abc-123' },

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { CorebankError, isCorebankError } from '../errors.ts';
 import { problemOf } from './problem.ts';
+import { BASELINE_SECURITY_HEADERS } from './security-headers.ts';
 import type { App } from './types.ts';
 
 interface AjvError {
@@ -69,6 +70,7 @@ export function answerFrameworkError(
   request.log.info({ code: error.code }, 'request refused before routing');
   void reply
     .status(body.status)
+    .headers(BASELINE_SECURITY_HEADERS)
     .header('x-request-id', request.id)
     .type('application/problem+json')
     .send(body);

@@ -27,6 +27,20 @@ export const CSP_HEADER = Object.entries(CSP_DIRECTIVES)
 
 /** One year, the minimum HSTS preload lists ask for. */
 const HSTS_MAX_AGE_SECONDS = 31_536_000;
+
+/**
+ * The core headers as plain values, for answers Fastify gives before any hook runs (a
+ * malformed URL): helmet never sees those, so they set these themselves.
+ */
+export const BASELINE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': CSP_HEADER,
+  'strict-transport-security': `max-age=${HSTS_MAX_AGE_SECONDS}; includeSubDomains`,
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+};
 const CORS_MAX_AGE_SECONDS = 600;
 
 /**
