@@ -133,111 +133,80 @@ export function registerAccountRoutes(
       }),
   );
 
-  app.post(
-    '/api/v1/accounts/:accountNumber/deposits',
+  // The three money routes differ only in their path, summary and body; the rest is one
+  // path through the money service.
+  const moneyRoutes = [
     {
-      onRequest: guard,
-      schema: {
-        tags: ['money'],
-        summary: 'Deposit cash into an account',
-        security: Security,
-        params: AccountParams,
-        headers: IdempotencyHeaders,
-        body: Type.Object(
-          {
-            amount: Amount,
-            currency: Type.Optional(CurrencyCode),
-            description: Type.Optional(Description),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: TransactionSchema, ...moneyErrors },
-      },
-    },
-    async (request, reply) =>
-      answer(
-        reply,
-        await money.submit(
-          'deposit',
-          principalOf(request),
-          request.params.accountNumber,
-          request.body,
-          request.headers['idempotency-key'] ?? null,
-          request.ip,
-        ),
+      kind: 'deposit',
+      path: 'deposits',
+      summary: 'Deposit cash into an account',
+      body: Type.Object(
+        {
+          amount: Amount,
+          currency: Type.Optional(CurrencyCode),
+          description: Type.Optional(Description),
+        },
+        { additionalProperties: false },
       ),
-  );
+    },
+    {
+      kind: 'withdrawal',
+      path: 'withdrawals',
+      summary: 'Withdraw cash (customers confirm with their PIN)',
+      body: Type.Object(
+        {
+          amount: Amount,
+          pin: Type.Optional(Pin),
+          currency: Type.Optional(CurrencyCode),
+          description: Type.Optional(Description),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    {
+      kind: 'transfer',
+      path: 'transfers',
+      summary: 'Transfer to another account (confirm with your PIN)',
+      body: Type.Object(
+        {
+          toAccount: Type.String({ maxLength: 64 }),
+          amount: Amount,
+          pin: Pin,
+          currency: Type.Optional(CurrencyCode),
+          description: Type.Optional(Description),
+        },
+        { additionalProperties: false },
+      ),
+    },
+  ] as const;
 
-  app.post(
-    '/api/v1/accounts/:accountNumber/withdrawals',
-    {
-      onRequest: guard,
-      schema: {
-        tags: ['money'],
-        summary: 'Withdraw cash (customers confirm with their PIN)',
-        security: Security,
-        params: AccountParams,
-        headers: IdempotencyHeaders,
-        body: Type.Object(
-          {
-            amount: Amount,
-            pin: Type.Optional(Pin),
-            currency: Type.Optional(CurrencyCode),
-            description: Type.Optional(Description),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: TransactionSchema, ...moneyErrors },
+  for (const route of moneyRoutes) {
+    app.post(
+      `/api/v1/accounts/:accountNumber/${route.path}`,
+      {
+        onRequest: guard,
+        schema: {
+          tags: ['money'],
+          summary: route.summary,
+          security: Security,
+          params: AccountParams,
+          headers: IdempotencyHeaders,
+          body: route.body,
+          response: { 201: TransactionSchema, ...moneyErrors },
+        },
       },
-    },
-    async (request, reply) =>
-      answer(
-        reply,
-        await money.submit(
-          'withdrawal',
-          principalOf(request),
-          request.params.accountNumber,
-          request.body,
-          request.headers['idempotency-key'] ?? null,
-          request.ip,
+      async (request, reply) =>
+        answer(
+          reply,
+          await money.submit(
+            route.kind,
+            principalOf(request),
+            request.params.accountNumber,
+            request.body,
+            request.headers['idempotency-key'] ?? null,
+            request.ip,
+          ),
         ),
-      ),
-  );
-
-  app.post(
-    '/api/v1/accounts/:accountNumber/transfers',
-    {
-      onRequest: guard,
-      schema: {
-        tags: ['money'],
-        summary: 'Transfer to another account (confirm with your PIN)',
-        security: Security,
-        params: AccountParams,
-        headers: IdempotencyHeaders,
-        body: Type.Object(
-          {
-            toAccount: Type.String({ maxLength: 64 }),
-            amount: Amount,
-            pin: Pin,
-            currency: Type.Optional(CurrencyCode),
-            description: Type.Optional(Description),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: TransactionSchema, ...moneyErrors },
-      },
-    },
-    async (request, reply) =>
-      answer(
-        reply,
-        await money.submit(
-          'transfer',
-          principalOf(request),
-          request.params.accountNumber,
-          request.body,
-          request.headers['idempotency-key'] ?? null,
-          request.ip,
-        ),
-      ),
-  );
+    );
+  }
 }
