@@ -1,0 +1,448 @@
+/**
+ * The benchmark: `npm run bench` (see docs/benchmarks.md for what it produced last).
+ *
+ *   npm run bench                                  # embedded SQLite, full run, writes docs/
+ *   DATABASE_URL=postgres://u@host/db npm run bench  # embedded, then PostgreSQL on a fresh
+ *                                                  # database created (and dropped) on that server
+ *   npm run bench -- --quick                       # CI: ~100 customers, 3 s runs, temp output
+ *   npm run bench -- --engine-only                 # only the in-process engine
+ *   npm run bench -- --engines postgres            # only PostgreSQL (needs DATABASE_URL)
+ *
+ * Flags: --customers N (1000), --duration S per measured run (20), --connections C (64),
+ * --sweep 1,4,16,64,256 (each run duration/4), --quick, --out FILE (docs/benchmarks.json),
+ * --engine-only, --engine-submitters 64,1024 (in-process callers), --engines sqlite,postgres,
+ * --profile / --no-profile (on in full runs), --render-only (regenerate the Markdown and
+ * the chart from the JSON file without measuring).
+ *
+ * Per engine it seeds customers directly in a fresh database, starts the real server
+ * (`src/main.ts`, RATE_LIMITS=off) and drives it with autocannon: the bare ceiling
+ * (`GET /health/live`), transfers between uniformly random pairs, with one hot destination,
+ * with one hot source, and a concurrency sweep; then, optionally, the same load under
+ * `--cpu-prof`; then LedgerEngine + CommandBatcher in-process on another fresh database.
+ * `ledger verify` (the CLI) runs after every phase; any failure exits non-zero. Results go
+ * to the JSON file, and Markdown and an SVG chart are generated next to it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { openRuntime } from '../src/runtime.ts';
+import { PROJECT_ROOT } from '../test/support/process.ts';
+import { type EngineResult, runEngine } from './lib/engine-bench.ts';
+import {
+  assertMostlySuccessful,
+  type LoadResult,
+  probeTransfer,
+  runCeiling,
+  runTransfers,
+  type TransferMix,
+} from './lib/load.ts';
+import { renderMarkdown, renderSvg } from './lib/report.ts';
+import type {
+  BenchResults,
+  EngineName,
+  EngineRun,
+  HttpResults,
+  ProfileResults,
+  SweepPoint,
+} from './lib/results.ts';
+import { type Population, seedPopulation } from './lib/seed.ts';
+import {
+  type BenchDatabase,
+  benchChildEnv,
+  createBenchDatabase,
+  ledgerVerify,
+  type RunningServer,
+  startServer,
+} from './lib/server.ts';
+import { formatSummary, summariseProfile } from './profile-summary.ts';
+
+const { values } = parseArgs({
+  options: {
+    customers: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    sweep: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    'engine-only': { type: 'boolean', default: false },
+    engines: { type: 'string' },
+    profile: { type: 'boolean' },
+    'engine-submitters': { type: 'string' },
+    'render-only': { type: 'boolean', default: false },
+  },
+  allowNegative: true,
+  strict: true,
+});
+
+function positive(name: string, raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new Error(`--${name} must be a whole number from 1 to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+const quick = values.quick;
+const customers = positive('customers', values.customers, quick ? 100 : 1000, 100_000);
+const durationSeconds = positive('duration', values.duration, quick ? 3 : 20, 3600);
+const connections = positive('connections', values.connections, 64, 4096);
+const sweep = (values.sweep ?? (quick ? '1,16,64' : '1,4,16,64,256'))
+  .split(',')
+  .filter((part) => part.trim() !== '')
+  .map((part) => positive('sweep', part.trim(), 1, 4096));
+const engineSubmitters = (
+  values['engine-submitters'] ?? (quick ? `${connections}` : `${connections},1024`)
+)
+  .split(',')
+  .filter((part) => part.trim() !== '')
+  .map((part) => positive('engine-submitters', part.trim(), 1, 100_000));
+const sweepSeconds = quick
+  ? Math.min(2, durationSeconds)
+  : Math.max(1, Math.round(durationSeconds / 4));
+const engineOnly = values['engine-only'];
+const profile = !engineOnly && (values.profile ?? !quick);
+const adminUrl = process.env.DATABASE_URL === '' ? undefined : process.env.DATABASE_URL;
+const engines = (values.engines ?? (adminUrl === undefined ? 'sqlite' : 'sqlite,postgres'))
+  .split(',')
+  .map((name) => name.trim()) as EngineName[];
+for (const engine of engines) {
+  if (engine !== 'sqlite' && engine !== 'postgres') {
+    throw new Error(`--engines takes sqlite and/or postgres, got "${engine}"`);
+  }
+  if (engine === 'postgres' && adminUrl === undefined) {
+    throw new Error(
+      'PostgreSQL needs DATABASE_URL (a server where the benchmark may create a database)',
+    );
+  }
+}
+const outFile = path.resolve(
+  values.out ??
+    (quick
+      ? path.join(
+          fs.mkdtempSync(path.join(os.tmpdir(), 'corebank-bench-quick-')),
+          'benchmarks.json',
+        )
+      : path.join(PROJECT_ROOT, 'docs', 'benchmarks.json')),
+);
+const stem = outFile.replace(/\.json$/, '');
+const markdownFile = `${stem}.md`;
+const svgFile = `${stem}-concurrency.svg`;
+
+/** The command as typed, with any password in DATABASE_URL left out. */
+function commandLine(): string {
+  const args = process.argv.slice(2);
+  let prefix = '';
+  if (adminUrl !== undefined) {
+    const url = new URL(adminUrl);
+    url.password = '';
+    prefix = `DATABASE_URL=${url.toString()} `;
+  }
+  return `${prefix}npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
+}
+
+function log(engine: EngineName, message: string): void {
+  process.stdout.write(`[bench ${engine}] ${message}\n`);
+}
+
+function describe(result: LoadResult): string {
+  const bad = Object.entries(result.statusCodes).filter(([code]) => !code.startsWith('2'));
+  return (
+    `${result.okPerSecond.toLocaleString('en-US')}/s ok, p50 ${result.latencyMs.p50} ms, ` +
+    `p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms, ` +
+    `non-2xx ${bad.length === 0 ? 0 : JSON.stringify(Object.fromEntries(bad))}, ` +
+    `errors ${result.errors}`
+  );
+}
+
+/** Servers that are running now, so an interrupt can stop them. */
+const running = new Set<RunningServer>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const server of running) server.child.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+async function withServer<T>(
+  database: BenchDatabase,
+  nodeArgs: string[],
+  body: (server: RunningServer) => Promise<T>,
+): Promise<T> {
+  const server = await startServer(database, nodeArgs);
+  running.add(server);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+    running.delete(server);
+  }
+}
+
+async function verifyOrFail(run: EngineRun, database: BenchDatabase, after: string) {
+  const result = await ledgerVerify(database);
+  run.verify.push({ after, ok: result.ok, output: result.output });
+  log(
+    run.engine,
+    `ledger verify after ${after}: ${result.output} (${result.seconds.toFixed(1)} s)`,
+  );
+  if (!result.ok) throw new Error(`ledger verify failed after ${after}: ${result.output}`);
+}
+
+/** The server answers as the benchmark expects before any load is measured. */
+async function preflight(server: RunningServer, population: Population): Promise<number> {
+  const first = population.customers[0];
+  if (first === undefined) throw new Error('no customers');
+  const me = await fetch(`${server.baseUrl}/api/v1/me`, {
+    headers: { authorization: `Bearer ${first.token}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (me.status !== 200) {
+    throw new Error(`a seeded token is refused: GET /api/v1/me ${me.status} ${await me.text()}`);
+  }
+  let transfers = 0;
+  for (const mix of ['uniform', 'hot-destination', 'hot-source'] as const) {
+    const probe = await probeTransfer(server.baseUrl, population, mix);
+    if (probe.status !== 201) {
+      throw new Error(`a ${mix} transfer is refused: ${probe.status} ${probe.body}`);
+    }
+    transfers += 1;
+  }
+  return transfers;
+}
+
+async function countTransferEntries(database: BenchDatabase): Promise<number> {
+  const handle = await openDatabase(loadConfig(benchChildEnv(database.env)));
+  try {
+    const row = await handle.db
+      .selectFrom('journal_entries')
+      .select(sql<bigint>`count(*)`.as('n'))
+      .where('kind', '=', 'transfer')
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void> {
+  const { engine } = run;
+  const runtime = await openRuntime(benchChildEnv(database.env));
+  let population: Population;
+  try {
+    population = await seedPopulation(runtime, customers, true);
+  } finally {
+    await runtime.database.close();
+  }
+  run.seedSeconds = population.seedSeconds;
+  log(
+    engine,
+    `seeded ${customers} customers and a merchant in ${population.seedSeconds.toFixed(1)} s`,
+  );
+
+  let ok2xx = 0;
+  let server: RunningServer | undefined;
+  const transfers = async (mix: TransferMix, conns: number, seconds: number) => {
+    if (server === undefined) throw new Error('no server is running');
+    const result = await runTransfers(server.baseUrl, population, mix, conns, seconds);
+    ok2xx += result.ok;
+    log(engine, `transfers ${mix} @${conns}: ${describe(result)}`);
+    assertMostlySuccessful(result);
+    return result;
+  };
+  const http = await withServer(database, [], async (started) => {
+    server = started;
+    ok2xx += await preflight(started, population);
+    const ceiling = await runCeiling(started.baseUrl, connections, durationSeconds);
+    log(engine, `bare ceiling @${connections}: ${describe(ceiling)}`);
+    assertMostlySuccessful(ceiling);
+    const uniform = await transfers('uniform', connections, durationSeconds);
+    await verifyOrFail(run, database, 'uniform transfers');
+    const hotDestination = await transfers('hot-destination', connections, durationSeconds);
+    await verifyOrFail(run, database, 'hot-destination transfers');
+    const hotSource = await transfers('hot-source', connections, durationSeconds);
+    await verifyOrFail(run, database, 'hot-source transfers');
+    const points: SweepPoint[] = [];
+    for (const conns of sweep) {
+      const point = await transfers('uniform', conns, sweepSeconds);
+      let pointCeiling: LoadResult | null = null;
+      if (!quick) {
+        pointCeiling = await runCeiling(started.baseUrl, conns, sweepSeconds);
+        log(engine, `bare ceiling @${conns}: ${describe(pointCeiling)}`);
+      }
+      points.push({ connections: conns, transfers: point, ceiling: pointCeiling });
+    }
+    await verifyOrFail(run, database, 'the concurrency sweep');
+    const result: HttpResults = {
+      ceiling,
+      uniform,
+      hotDestination,
+      hotSource,
+      sweep: points,
+      acknowledged: { ok2xx: 0, transferEntries: 0 },
+    };
+    return result;
+  });
+  // Every transfer the server acknowledged must be in the ledger (the server has stopped,
+  // so nothing is in flight any more).
+  const transferEntries = await countTransferEntries(database);
+  http.acknowledged = { ok2xx, transferEntries };
+  run.http = http;
+  log(engine, `acknowledged transfers ${ok2xx}, transfer entries in the ledger ${transferEntries}`);
+  if (transferEntries < ok2xx) {
+    throw new Error(
+      `${ok2xx - transferEntries} acknowledged transfers are missing from the ledger`,
+    );
+  }
+
+  if (profile) {
+    const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corebank-bench-profile-'));
+    try {
+      const profiled = await withServer(
+        database,
+        ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+        async (started) => {
+          server = started;
+          // Start-up (module loading, migrations) is not what the load costs: left out.
+          const skipMs = performance.now() - started.spawnedAtMs;
+          return { skipMs, result: await transfers('uniform', connections, durationSeconds) };
+        },
+      );
+      const files = fs.readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+      const file = files[0];
+      if (file === undefined) throw new Error('the profiled server wrote no .cpuprofile');
+      const summary = summariseProfile(path.join(profileDir, file), 25, profiled.skipMs);
+      process.stdout.write(formatSummary(summary));
+      const result: ProfileResults = {
+        connections,
+        durationSeconds,
+        okPerSecond: profiled.result.okPerSecond,
+        summary: { ...summary, file: path.basename(summary.file) },
+      };
+      run.profile = result;
+      await verifyOrFail(run, database, 'the profiled run');
+    } finally {
+      fs.rmSync(profileDir, { recursive: true, force: true });
+    }
+  }
+}
+
+async function enginePhase(run: EngineRun, adminUrl: string | undefined): Promise<void> {
+  const database = await createBenchDatabase(run.engine, adminUrl);
+  try {
+    const runtime = await openRuntime(benchChildEnv(database.env));
+    try {
+      const population = await seedPopulation(runtime, customers, false);
+      if (run.seedSeconds === 0) run.seedSeconds = population.seedSeconds;
+      const results: EngineResult[] = [];
+      const shapes: Array<[TransferMix, number]> = [
+        ...engineSubmitters.map((n): [TransferMix, number] => ['uniform', n]),
+        ['hot-destination', connections],
+      ];
+      for (const [mix, submitters] of shapes) {
+        const result = await runEngine(runtime, population, mix, submitters, durationSeconds);
+        results.push(result);
+        log(
+          run.engine,
+          `engine ${mix} x${submitters}: ${result.okPerSecond.toLocaleString('en-US')}/s, ` +
+            `p99 ${result.latencyMs.p99} ms, mean batch ${result.meanBatch}, ${result.durability}`,
+        );
+        if (result.ok === 0 || Object.keys(result.refused).length > 0) {
+          throw new Error(`${result.name}: refusals ${JSON.stringify(result.refused)}`);
+        }
+      }
+      run.engineBench = results;
+    } finally {
+      await runtime.database.close();
+    }
+    await verifyOrFail(run, database, 'the in-process engine');
+  } finally {
+    await database.dispose();
+  }
+}
+
+async function benchEngine(engine: EngineName): Promise<EngineRun> {
+  const cpus = os.cpus();
+  const run: EngineRun = {
+    engine,
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    command: commandLine(),
+    quick,
+    machine: {
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+      memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
+    },
+    settings: { customers, connections, durationSeconds, sweep, sweepSeconds, engineSubmitters },
+    seedSeconds: 0,
+    http: null,
+    profile: null,
+    engineBench: null,
+    verify: [],
+    ok: false,
+    failure: null,
+  };
+  try {
+    if (!engineOnly) {
+      const database = await createBenchDatabase(engine, adminUrl);
+      try {
+        await httpPhases(run, database);
+      } finally {
+        await database.dispose();
+      }
+    }
+    await enginePhase(run, adminUrl);
+    run.ok = true;
+  } catch (error) {
+    run.failure = error instanceof Error ? error.message : String(error);
+    log(engine, `FAILED: ${run.failure}`);
+  }
+  run.finishedAt = new Date().toISOString();
+  return run;
+}
+
+function readPrevious(): BenchResults {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(outFile, 'utf8')) as BenchResults;
+    return { runs: parsed.runs ?? {} };
+  } catch {
+    return { runs: {} };
+  }
+}
+
+async function main(): Promise<number> {
+  const results = readPrevious();
+  let failed = false;
+  for (const engine of values['render-only'] ? [] : engines) {
+    const run = await benchEngine(engine);
+    results.runs[engine] = run;
+    failed ||= !run.ok;
+  }
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+  const relative = path.relative(PROJECT_ROOT, outFile);
+  fs.writeFileSync(
+    markdownFile,
+    renderMarkdown(results, relative.startsWith('..') ? path.basename(outFile) : relative),
+  );
+  fs.writeFileSync(svgFile, renderSvg(results));
+  process.stdout.write(`results: ${outFile}\nreport: ${markdownFile}\nchart: ${svgFile}\n`);
+  if (failed) process.stderr.write('benchmark FAILED (see above)\n');
+  return failed ? 1 : 0;
+}
+
+main()
+  .then((code) => process.exit(code))
+  .catch((error: unknown) => {
+    for (const server of running) server.child.kill('SIGKILL');
+    process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
