@@ -30,7 +30,7 @@ import { CSP_HEADER, registerSecurityHeaders } from './http/security-headers.ts'
 import { httpsOptionsOf, trustProxyOf } from './http/transport.ts';
 import type { App } from './http/types.ts';
 import { createValidatorCompiler } from './http/validation.ts';
-import { CommandBatcher } from './ledger/batcher.ts';
+import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
 
@@ -147,15 +147,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
   });
-  const batcher = new CommandBatcher(database.db, engine, {
-    maxBatchSize: config.ledgerMaxBatchSize,
-    maxQueueSize: config.ledgerMaxQueueSize,
-    // SQLite has one writer, so one batch at a time; PostgreSQL commits batches on several
-    // connections at once (their locks are taken in one global order, so they cannot deadlock).
-    concurrency:
-      config.ledgerBatchConcurrency ??
-      (database.engine === 'sqlite' ? 1 : Math.min(4, config.databasePoolSize)),
-  });
+  const batcher = new CommandBatcher(
+    database.db,
+    engine,
+    batcherOptionsOf(config, database.engine),
+  );
   // TOTP secrets and recovery codes are protected by keys derived from the PIN pepper.
   bindMfaKeys(database.db, secrets.pinPepper);
   const mfa = new MfaService({ db: database.db, engine: database.engine });

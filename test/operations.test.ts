@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { createTestApp, ENGINES, type TestApp } from './support/harness.ts';
 
 const CONTRACT_ROUTES: Array<[string, string]> = [
@@ -91,6 +91,48 @@ for (const engine of ENGINES) {
       assert.equal(response.headers['x-content-type-options'], 'nosniff');
       assert.equal(response.headers['x-frame-options'], 'DENY');
       assert.match(String(response.headers['strict-transport-security']), /max-age=31536000/);
+    });
+
+    it('a verified token stays subject to expiry and logout even when remembered', async () => {
+      const username = t.uniqueName('cache');
+      await t.request('POST', '/api/v1/auth/register', {
+        body: {
+          username,
+          password: 'a sturdy passphrase for caching',
+          fullName: 'Cache Test',
+          email: `${username}@example.com`,
+        },
+      });
+      const login = await t.request<{ accessToken: string; refreshToken: string }>(
+        'POST',
+        '/api/v1/auth/login',
+        { body: { username, password: 'a sturdy passphrase for caching' } },
+      );
+      const token = login.body.accessToken;
+      // Used twice: the second answer comes from the verified-token cache.
+      assert.equal((await t.request('GET', '/api/v1/me', { token })).status, 200);
+      assert.equal((await t.request('GET', '/api/v1/me', { token })).status, 200);
+      mock.timers.enable({ apis: ['Date'], now: Date.now() + 16 * 60 * 1000 });
+      try {
+        const expired = await t.request('GET', '/api/v1/me', { token });
+        assert.equal(expired.status, 401);
+        assert.match(String(expired.body.detail), /expired/);
+      } finally {
+        mock.timers.reset();
+      }
+      // A second session: remembered, then logged out, then refused at once.
+      const again = await t.request<{ accessToken: string; refreshToken: string }>(
+        'POST',
+        '/api/v1/auth/login',
+        { body: { username, password: 'a sturdy passphrase for caching' } },
+      );
+      const live = again.body.accessToken;
+      assert.equal((await t.request('GET', '/api/v1/me', { token: live })).status, 200);
+      const logout = await t.request('POST', '/api/v1/auth/logout', {
+        body: { refreshToken: again.body.refreshToken },
+      });
+      assert.equal(logout.status, 204);
+      assert.equal((await t.request('GET', '/api/v1/me', { token: live })).status, 401);
     });
 
     it('echoes a well-formed caller request id and replaces a malformed one', async () => {

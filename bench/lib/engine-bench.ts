@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { CommandBatcher } from '../../src/ledger/batcher.ts';
+import { batcherOptionsOf, CommandBatcher } from '../../src/ledger/batcher.ts';
 import { LedgerEngine, type MoneyCommand } from '../../src/ledger/engine.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { pickerFor, type TransferMix } from './load.ts';
@@ -64,14 +64,12 @@ export async function runEngine(
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
   });
-  // The same choice as src/app.ts makes for the server.
-  const batcher = new CommandBatcher(database.db, ledger, {
-    maxBatchSize: config.ledgerMaxBatchSize,
-    maxQueueSize: config.ledgerMaxQueueSize,
-    concurrency:
-      config.ledgerBatchConcurrency ??
-      (database.engine === 'sqlite' ? 1 : Math.min(4, config.databasePoolSize)),
-  });
+  // The same settings the server uses.
+  const batcher = new CommandBatcher(
+    database.db,
+    ledger,
+    batcherOptionsOf(config, database.engine),
+  );
   const durability = await durabilityOf(runtime);
   const pick = pickerFor(mix, population);
   const samples = new Float64Array(MAX_SAMPLES);

@@ -13,6 +13,9 @@ export interface TokenSettings {
 /** RFC 9068's media type for JWT access tokens, so an ID token or other JWT is not taken. */
 const ACCESS_TOKEN_TYPE = 'at+jwt';
 const ALGORITHM = 'EdDSA';
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** Verified tokens remembered at most; the oldest is forgotten first. */
+const VERIFIED_TOKEN_CACHE_LIMIT = 50_000;
 
 /** Answers whether a session (and so every access token naming it) may still be used. */
 export interface SessionLiveness {
@@ -44,6 +47,7 @@ export class TokenService {
   readonly #secrets: Secrets;
   readonly #settings: TokenSettings;
   readonly #sessions: SessionLiveness;
+  readonly #verified = new Map<string, { principal: Principal; expiresAtMs: number }>();
 
   constructor(secrets: Secrets, settings: TokenSettings, sessions: SessionLiveness) {
     this.#secrets = secrets;
@@ -91,8 +95,33 @@ export class TokenService {
     return { token, expiresInSeconds: ttl };
   }
 
-  /** Returns the principal of a valid token; throws UNAUTHENTICATED for anything else. */
+  /**
+   * Returns the principal of a valid token; throws UNAUTHENTICATED for anything else.
+   *
+   * Verifying an Ed25519 signature costs far more than the rest of a transfer, and a client
+   * sends the same token for up to 15 minutes, so verified tokens are remembered (bounded),
+   * keyed by the whole token string: any change to header, payload or signature is a
+   * different key and is verified from scratch. Expiry is checked again on every hit, and
+   * the session check (`assertSessionLive`) is never skipped, so logout still takes effect
+   * at once.
+   */
   async verifyAccessToken(token: string): Promise<Principal> {
+    const cached = this.#verified.get(token);
+    if (cached !== undefined) {
+      if (Date.now() < cached.expiresAtMs) return cached.principal;
+      this.#verified.delete(token);
+      throw new CorebankError('UNAUTHENTICATED', 'access token has expired');
+    }
+    const { principal, expiresAtMs } = await this.#verify(token);
+    if (this.#verified.size >= VERIFIED_TOKEN_CACHE_LIMIT) {
+      const oldest = this.#verified.keys().next();
+      if (oldest.done !== true) this.#verified.delete(oldest.value);
+    }
+    this.#verified.set(token, { principal, expiresAtMs });
+    return principal;
+  }
+
+  async #verify(token: string): Promise<{ principal: Principal; expiresAtMs: number }> {
     try {
       const { payload } = await jwtVerify(
         token,
@@ -108,7 +137,7 @@ export class TokenService {
           audience: this.#settings.audience,
           typ: ACCESS_TOKEN_TYPE,
           requiredClaims: ['sub', 'sid', 'exp', 'iat', 'roles'],
-          clockTolerance: 5,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
         },
       );
       const roles = payload.roles;
@@ -120,7 +149,14 @@ export class TokenService {
       ) {
         throw new CorebankError('UNAUTHENTICATED', 'access token claims are malformed');
       }
-      return { userId: payload.sub, sessionId: payload.sid, roles };
+      if (typeof payload.exp !== 'number') {
+        throw new CorebankError('UNAUTHENTICATED', 'access token claims are malformed');
+      }
+      return {
+        principal: { userId: payload.sub, sessionId: payload.sid, roles },
+        // The same tolerance jose allowed, so a cached token expires when a fresh check would.
+        expiresAtMs: (payload.exp + CLOCK_TOLERANCE_SECONDS) * 1000,
+      };
     } catch (error) {
       if (error instanceof CorebankError) throw error;
       if (error instanceof joseErrors.JWTExpired) {

@@ -211,14 +211,13 @@ export async function setBalances(
   balances: ReadonlyArray<{ accountId: bigint; balanceMinor: bigint }>,
 ) {
   if (engine === 'sqlite') {
-    // In-process SQLite pays no round trip per statement; the cached prepared UPDATE is
-    // as fast as a multi-row form and simpler.
-    for (const { accountId, balanceMinor } of balances) {
-      await trx
-        .updateTable('accounts')
-        .set({ balance_minor: balanceMinor })
-        .where('id', '=', accountId)
-        .execute();
+    // SQLite names the columns of a VALUES list column1, column2, … and takes no casts.
+    for (const chunk of chunks(balances)) {
+      const values = chunk.map((b) => sql`(${b.accountId}, ${b.balanceMinor})`);
+      await sql`
+        update accounts set balance_minor = v.column2
+        from (values ${sql.join(values)}) as v
+        where accounts.id = v.column1`.execute(trx);
     }
     return;
   }

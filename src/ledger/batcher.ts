@@ -1,4 +1,5 @@
-import type { Db } from '../db/database.ts';
+import type { Config } from '../config.ts';
+import type { Db, Engine } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import type { CommandOutcome, LedgerEngine, MoneyCommand } from './engine.ts';
 
@@ -9,6 +10,27 @@ export interface BatcherOptions {
   maxQueueSize: number;
   /** Batches in flight at once: 1 for SQLite (one writer), a few for PostgreSQL. */
   concurrency: number;
+}
+
+/**
+ * The batcher settings a server uses for its engine and configuration. SQLite has one
+ * writer, so one batch at a time; PostgreSQL commits batches on several connections at once
+ * (their locks are taken in one global order, so they cannot deadlock).
+ */
+export function batcherOptionsOf(
+  config: Pick<
+    Config,
+    'ledgerMaxBatchSize' | 'ledgerMaxQueueSize' | 'ledgerBatchConcurrency' | 'databasePoolSize'
+  >,
+  engine: Engine,
+): BatcherOptions {
+  return {
+    maxBatchSize: config.ledgerMaxBatchSize,
+    maxQueueSize: config.ledgerMaxQueueSize,
+    concurrency:
+      config.ledgerBatchConcurrency ??
+      (engine === 'sqlite' ? 1 : Math.min(4, config.databasePoolSize)),
+  };
 }
 
 interface Waiting {

@@ -30,8 +30,23 @@ type Kind = MoneyCommand['kind'];
  * destination's check digits), hashes the request for idempotency, and hands the command
  * to the engine. Rules that depend on balances are the engine's, under its locks.
  */
+/** What never changes about an account once opened: whose it is, its kind and currency. */
+interface AccountFacts {
+  userId: string | null;
+  kind: 'customer' | 'system';
+  currency: string;
+}
+
+const ACCOUNT_FACTS_LIMIT = 100_000;
+
 export class MoneyService {
   readonly #deps: MoneyServiceDeps;
+  /**
+   * Immutable account facts, remembered (bounded) so the checks before batching cost no
+   * query. Only facts no operation can change are kept here; status and balance are read by
+   * the engine under its locks.
+   */
+  readonly #facts = new Map<string, AccountFacts>();
 
   constructor(deps: MoneyServiceDeps) {
     this.#deps = deps;
@@ -50,7 +65,7 @@ export class MoneyService {
       throw new CorebankError('FORBIDDEN', 'this role may not move money');
     }
     const actsAsStaff = kind !== 'transfer' && isCashStaff(actor);
-    const account = await findAccountByNumber(this.#deps.db, accountNumber);
+    const account = await this.#accountFacts(accountNumber);
     if (
       account === null ||
       account.kind !== 'customer' ||
@@ -120,5 +135,19 @@ export class MoneyService {
           ? { ...base, kind, pin: request.pin ?? null }
           : { ...base, kind, toAccountNumber, pin: request.pin ?? null };
     return this.#deps.batcher.submit(command);
+  }
+
+  async #accountFacts(accountNumber: string): Promise<AccountFacts | null> {
+    const known = this.#facts.get(accountNumber);
+    if (known !== undefined) return known;
+    const account = await findAccountByNumber(this.#deps.db, accountNumber);
+    if (account === null) return null;
+    const facts = { userId: account.userId, kind: account.kind, currency: account.currency };
+    if (this.#facts.size >= ACCOUNT_FACTS_LIMIT) {
+      const oldest = this.#facts.keys().next();
+      if (oldest.done !== true) this.#facts.delete(oldest.value);
+    }
+    this.#facts.set(accountNumber, facts);
+    return facts;
   }
 }
