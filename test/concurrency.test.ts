@@ -4,7 +4,6 @@ import type { Principal } from '../src/auth/roles.ts';
 import { CommandBatcher } from '../src/ledger/batcher.ts';
 import { type CommandOutcome, LedgerEngine } from '../src/ledger/engine.ts';
 import { MoneyService } from '../src/ledger/money-service.ts';
-import { verifyLedger } from '../src/ledger/verify.ts';
 import {
   createTestApp,
   DEFAULT_PIN,
@@ -13,6 +12,7 @@ import {
   type TestApp,
   type TestUser,
 } from './support/harness.ts';
+import { assertLedgerGrew, historyOf, ledgerMark, outcomeOf } from './support/ledger-assertions.ts';
 
 /**
  * Money operations fired in parallel. `app.inject` requests started together interleave at
@@ -24,22 +24,9 @@ import {
 const TIMEOUT = { timeout: 120_000 };
 const WRONG_PIN = '1357';
 
-interface Transaction {
-  id: string;
-  type: string;
-  amount: string;
-  balanceAfter: string;
-  counterpartyAccount: string | null;
-}
-
 interface Funded {
   user: TestUser;
   account: string;
-}
-
-/** "201", or the status and error code, e.g. "422 INSUFFICIENT_FUNDS". */
-function outcomeOf(response: Response): string {
-  return response.status === 201 ? '201' : `${response.status} ${String(response.body.code)}`;
 }
 
 function tally(responses: readonly Response[]): Record<string, number> {
@@ -49,46 +36,6 @@ function tally(responses: readonly Response[]): Record<string, number> {
     counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
-}
-
-/** The whole history of an account, following cursors (bounded). */
-async function historyOf(t: TestApp, user: TestUser, account: string): Promise<Transaction[]> {
-  const rows: Transaction[] = [];
-  let cursor: string | null = null;
-  for (let page = 0; page < 20; page++) {
-    const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
-    const response: Response<{ data: Transaction[]; nextCursor: string | null }> = await t.request(
-      'GET',
-      `/api/v1/accounts/${account}/transactions?limit=100${query}`,
-      {
-        token: user.token,
-      },
-    );
-    assert.equal(response.status, 200, JSON.stringify(response.body));
-    rows.push(...response.body.data);
-    cursor = response.body.nextCursor;
-    if (cursor === null) return rows;
-  }
-  throw new Error('history has more pages than any test here writes');
-}
-
-interface LedgerMark {
-  entries: bigint;
-  postings: bigint;
-}
-
-/** Verifies the ledger and returns its size, to measure what a test wrote. */
-async function ledgerMark(t: TestApp): Promise<LedgerMark> {
-  const result = await verifyLedger(t.runtime.database.db);
-  if (!result.ok) assert.fail(`ledger does not verify: ${result.problem}`);
-  return { entries: result.counts.entries, postings: result.counts.postings };
-}
-
-/** The ledger verifies and exactly `entries` two-legged entries were written since `mark`. */
-async function assertLedgerGrew(t: TestApp, mark: LedgerMark, entries: number): Promise<void> {
-  const now = await ledgerMark(t);
-  assert.equal(now.entries - mark.entries, BigInt(entries), 'journal entries written');
-  assert.equal(now.postings - mark.postings, BigInt(2 * entries), 'postings written');
 }
 
 /** Starts all requests before awaiting any, so they run interleaved. */

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { verifyLedger } from '../src/ledger/verify.ts';
 import {
   createTestApp,
   DEFAULT_PIN,
@@ -9,6 +8,13 @@ import {
   type TestApp,
   type TestUser,
 } from './support/harness.ts';
+import {
+  assertLedgerGrew,
+  historyOf,
+  ledgerMark,
+  outcomeOf,
+  withoutInstance,
+} from './support/ledger-assertions.ts';
 
 /**
  * `Idempotency-Key` on every money-moving POST: a retry with the same key and body gets the
@@ -20,14 +26,6 @@ import {
 const TIMEOUT = { timeout: 120_000 };
 const WRONG_PIN = '1357';
 const REPLAYED = 'idempotent-replayed';
-
-interface Transaction {
-  id: string;
-  type: string;
-  amount: string;
-  balanceAfter: string;
-  description: string | null;
-}
 
 interface Funded {
   user: TestUser;
@@ -65,44 +63,6 @@ function send(t: TestApp, request: MoneyRequest): Promise<Response> {
     body,
     headers: request.key === undefined ? {} : { 'idempotency-key': request.key },
   });
-}
-
-function outcomeOf(response: Response): string {
-  return response.status === 201 ? '201' : `${response.status} ${String(response.body.code)}`;
-}
-
-function withoutInstance(body: unknown): Record<string, unknown> {
-  const { instance: _instance, ...rest } = body as Record<string, unknown>;
-  return rest;
-}
-
-async function historyOf(t: TestApp, user: TestUser, account: string): Promise<Transaction[]> {
-  const response = await t.request<{ data: Transaction[]; nextCursor: string | null }>(
-    'GET',
-    `/api/v1/accounts/${account}/transactions?limit=100`,
-    { token: user.token },
-  );
-  assert.equal(response.status, 200, JSON.stringify(response.body));
-  assert.equal(response.body.nextCursor, null, 'history fits one page in these tests');
-  return response.body.data;
-}
-
-interface LedgerMark {
-  entries: bigint;
-  postings: bigint;
-}
-
-async function ledgerMark(t: TestApp): Promise<LedgerMark> {
-  const result = await verifyLedger(t.runtime.database.db);
-  if (!result.ok) assert.fail(`ledger does not verify: ${result.problem}`);
-  return { entries: result.counts.entries, postings: result.counts.postings };
-}
-
-/** The ledger verifies and exactly `entries` two-legged entries were written since `mark`. */
-async function assertLedgerGrew(t: TestApp, mark: LedgerMark, entries: number): Promise<void> {
-  const now = await ledgerMark(t);
-  assert.equal(now.entries - mark.entries, BigInt(entries), 'journal entries written');
-  assert.equal(now.postings - mark.postings, BigInt(2 * entries), 'postings written');
 }
 
 /** Balance and history length of each account, in the order given. */

@@ -10,6 +10,7 @@ import {
   type TestApp,
   type TestUser,
 } from './support/harness.ts';
+import { historyOf, withoutInstance } from './support/ledger-assertions.ts';
 
 /**
  * Another customer's account must be indistinguishable from one that does not exist, on
@@ -18,13 +19,6 @@ import {
  */
 
 const WRONG_PIN = '1357';
-
-interface Transaction {
-  id: string;
-  type: string;
-  amount: string;
-  balanceAfter: string;
-}
 
 interface Probe {
   name: string;
@@ -64,22 +58,6 @@ const ACCOUNT_ROUTES: readonly Probe[] = [
     takesPin: true,
   },
 ];
-
-function withoutInstance(body: unknown): Record<string, unknown> {
-  const { instance: _instance, ...rest } = body as Record<string, unknown>;
-  return rest;
-}
-
-async function historyOf(t: TestApp, user: TestUser, account: string): Promise<Transaction[]> {
-  const response = await t.request<{ data: Transaction[]; nextCursor: string | null }>(
-    'GET',
-    `/api/v1/accounts/${account}/transactions?limit=100`,
-    { token: user.token },
-  );
-  assert.equal(response.status, 200, JSON.stringify(response.body));
-  assert.equal(response.body.nextCursor, null, 'history fits one page in these tests');
-  return response.body.data;
-}
 
 async function failedPinAttempts(t: TestApp, userId: string): Promise<number> {
   const row = await t.runtime.database.db
