@@ -15,6 +15,7 @@ import {
 import { AuthService } from './auth/auth-service.ts';
 import { bindMfaKeys, MfaService } from './auth/mfa.ts';
 import { registerMfaRoutes } from './auth/mfa-routes.ts';
+import { registerRefreshCookie } from './auth/refresh-cookie.ts';
 import { registerAuthRoutes } from './auth/routes.ts';
 import type { Secrets } from './auth/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
@@ -30,6 +31,7 @@ import { CSP_HEADER, registerSecurityHeaders } from './http/security-headers.ts'
 import { httpsOptionsOf, trustProxyOf } from './http/transport.ts';
 import type { App } from './http/types.ts';
 import { createValidatorCompiler } from './http/validation.ts';
+import { registerWebDashboard } from './http/web-dashboard.ts';
 import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
@@ -102,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addSchema(ProblemSchema);
   await registerSecurityHeaders(app, config);
   await registerRateLimits(app, config);
+  await registerRefreshCookie(app, config);
 
   await app.register(swagger, {
     openapi: {
@@ -210,6 +213,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       return { status: 'ok' as const, database: database.engine };
     },
   );
+
+  // Last, so its page fallback never shadows a route above.
+  await registerWebDashboard(app);
 
   return app;
 }

@@ -119,6 +119,28 @@ for (const engine of ENGINES) {
       );
     });
 
+    it('sign out everywhere ends every session of the caller, and only theirs', async () => {
+      const user = await t.customer({ pin: null });
+      const other = await t.customer({ pin: null });
+      const first = await loginPair(t, user.username, user.password);
+      const second = await loginPair(t, user.username, user.password);
+      assert.equal((await me(t, second.accessToken)).status, 200);
+      const ended = await t.request('POST', '/api/v1/me/sessions/end-all', {
+        token: first.accessToken,
+      });
+      assert.equal(ended.status, 204);
+      for (const token of [first.accessToken, second.accessToken, user.token]) {
+        assertProblem(await me(t, token), 401, 'UNAUTHENTICATED');
+      }
+      assertProblem(await refresh(t, second.refreshToken), 401, 'UNAUTHENTICATED');
+      // Another customer's sessions are untouched.
+      assert.equal((await me(t, other.token)).status, 200);
+      // Without a token there is nothing to end.
+      assert.equal((await t.request('POST', '/api/v1/me/sessions/end-all')).status, 401);
+      const events = await auditEvents(t, 'auth.logout');
+      assert.ok(events.some((e) => e.target === `user:${user.id}`));
+    });
+
     it('another customer cannot refresh or log out a session with a made-up or own token', async () => {
       const alice = await t.customer({ pin: null });
       const bob = await t.customer({ pin: null });

@@ -1,12 +1,22 @@
 import { Type } from 'typebox';
-import { errorResponses } from '../http/schemas.ts';
+import { authenticate, principalOf } from '../http/auth-guard.ts';
+import { errorResponses, Security } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
+import { clearRefreshCookie, refreshTokenOf } from './refresh-cookie.ts';
 import type { SessionService } from './sessions-service.ts';
 import type { TokenService } from './tokens.ts';
 
-/** Refresh tokens are 32 random bytes in base64url (43 characters); allow some slack. */
+/**
+ * Refresh tokens are 32 random bytes in base64url (43 characters); allow some slack. The
+ * body may leave it out when the browser sends it as the HttpOnly refresh cookie instead
+ * (see refresh-cookie.ts); then the CSRF header is required.
+ */
 const RefreshBody = Type.Object(
-  { refreshToken: Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' }) },
+  {
+    refreshToken: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' }),
+    ),
+  },
   { additionalProperties: false },
 );
 
@@ -37,10 +47,19 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
           'Refresh tokens are single-use. Presenting a spent one ends every session of its ' +
           'login (both the thief and the owner must sign in again) and answers 401.',
         body: RefreshBody,
-        response: { 200: TokenPairSchema, ...errorResponses(400, 401, 423) },
+        response: { 200: TokenPairSchema, ...errorResponses(400, 401, 403, 423) },
       },
     },
-    async (request) => sessions.refresh(request.body.refreshToken, { ip: request.ip }),
+    async (request, reply) => {
+      const { token, viaCookie } = refreshTokenOf(request, request.body.refreshToken);
+      try {
+        return await sessions.refresh(token, { ip: request.ip });
+      } catch (error) {
+        // A dead cookie is dropped, so the browser stops presenting it.
+        if (viaCookie) clearRefreshCookie(reply);
+        throw error;
+      }
+    },
   );
 
   app.post(
@@ -50,11 +69,32 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
         tags: ['auth'],
         summary: "End the refresh token's login: its access and refresh tokens stop working",
         body: RefreshBody,
-        response: { 204: Type.Null(), ...errorResponses(400, 401) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403) },
       },
     },
     async (request, reply) => {
-      await sessions.logout(request.body.refreshToken, { ip: request.ip });
+      const { token } = refreshTokenOf(request, request.body.refreshToken);
+      // The cookie goes whatever the outcome: after a logout the browser holds nothing.
+      clearRefreshCookie(reply);
+      await sessions.logout(token, { ip: request.ip });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/api/v1/me/sessions/end-all',
+    {
+      onRequest: authenticate(tokens),
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign out everywhere: end every session of the signed-in user, this one too',
+        security: Security,
+        response: { 204: Type.Null(), ...errorResponses(401) },
+      },
+    },
+    async (request, reply) => {
+      await sessions.endAllSessions(principalOf(request).userId, { ip: request.ip });
+      clearRefreshCookie(reply);
       return reply.status(204).send(null);
     },
   );

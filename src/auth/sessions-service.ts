@@ -8,6 +8,7 @@ import {
   insertFamilySession,
   markSessionSpent,
   revokeFamily,
+  revokeUserSessions,
 } from './sessions-repository.ts';
 import type { TokenService } from './tokens.ts';
 import { findUserById } from './users-repository.ts';
@@ -173,5 +174,33 @@ export class SessionService {
     if (outcome.kind === 'invalid') throw new CorebankError('UNAUTHENTICATED', INVALID);
     await gate.revoked(outcome.revokedIds);
     if (outcome.kind === 'reused') throw new CorebankError('UNAUTHENTICATED', INVALID);
+  }
+
+  /**
+   * "Sign out everywhere": ends every session of the caller's user, this one included, so
+   * every access and refresh token they hold stops working at once (on every process).
+   */
+  async endAllSessions(userId: string, context: RequestContext): Promise<number> {
+    const { db, engine, gate } = this.#deps;
+    const nowIso = new Date().toISOString();
+    const revokedIds = await db.transaction().execute(async (trx) => {
+      const ids = await revokeUserSessions(trx, userId, 'logout_all', nowIso, null);
+      await appendAudit(
+        trx,
+        engine,
+        {
+          actorUserId: userId,
+          action: 'auth.logout',
+          target: `user:${userId}`,
+          outcome: 'success',
+          ip: context.ip,
+          details: { scope: 'all sessions', sessions: ids.length },
+        },
+        nowIso,
+      );
+      return ids;
+    });
+    await gate.revoked(revokedIds);
+    return revokedIds.length;
   }
 }

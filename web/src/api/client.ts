@@ -1,0 +1,123 @@
+import createClient from 'openapi-fetch';
+import type { components, paths } from './schema';
+
+export type Problem = components['schemas']['Problem'];
+type Schema<P extends keyof paths, M extends 'get' | 'post'> = paths[P][M] extends {
+  responses: infer R;
+}
+  ? R
+  : never;
+type JsonOf<R> = R extends { content: { 'application/json': infer J } } ? J : never;
+
+export type Account = JsonOf<Schema<'/api/v1/accounts/{accountNumber}', 'get'>['200']>;
+export type Transaction = JsonOf<
+  Schema<'/api/v1/accounts/{accountNumber}/transactions', 'get'>['200']
+>['data'][number];
+export type Me = JsonOf<Schema<'/api/v1/me', 'get'>['200']>;
+
+/**
+ * The access token lives in this module's memory only: never in localStorage or
+ * sessionStorage, where any script on the page could read it. A reload loses it, and the
+ * HttpOnly refresh cookie (which script cannot read) brings a new one.
+ */
+let accessToken: string | null = null;
+let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+const listeners = new Set<(signedIn: boolean) => void>();
+
+export const api = createClient<paths>({ baseUrl: window.location.origin });
+api.use({
+  onRequest({ request }) {
+    if (accessToken !== null) request.headers.set('authorization', `Bearer ${accessToken}`);
+    return request;
+  },
+  async onResponse({ response, request }) {
+    // An expired or revoked access token: the whole app returns to the sign-in page.
+    if (response.status === 401 && request.headers.has('authorization')) {
+      setAccessToken(null, 0);
+    }
+    return response;
+  },
+});
+
+/** The CSRF header the server requires when the refresh cookie is used. */
+const CSRF = { 'x-requested-with': 'corebank' };
+
+export function onSessionChange(listener: (signedIn: boolean) => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export function setAccessToken(token: string | null, expiresInSeconds: number): void {
+  const changed = (accessToken === null) !== (token === null);
+  accessToken = token;
+  clearTimeout(refreshTimer);
+  if (token !== null) {
+    // Renew a minute before expiry, through the cookie, so an open page stays signed in.
+    const delayMs = Math.max(10, expiresInSeconds - 60) * 1000;
+    refreshTimer = setTimeout(() => {
+      void refreshSession();
+    }, delayMs);
+  }
+  if (changed) for (const listener of listeners) listener(token !== null);
+}
+
+let refreshing: Promise<boolean> | null = null;
+
+/**
+ * Exchanges the refresh cookie for a new access token. One exchange at a time: refresh
+ * tokens are single-use, and two racing exchanges would look like theft to the server.
+ */
+export function refreshSession(): Promise<boolean> {
+  refreshing ??= (async () => {
+    try {
+      const { data } = await api.POST('/api/v1/auth/refresh', { body: {}, headers: CSRF });
+      setAccessToken(data?.accessToken ?? null, data?.expiresIn ?? 0);
+      return data !== undefined;
+    } catch {
+      setAccessToken(null, 0);
+      return false;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+export async function signOut(): Promise<void> {
+  try {
+    await api.POST('/api/v1/auth/logout', { body: {}, headers: CSRF });
+  } finally {
+    setAccessToken(null, 0);
+  }
+}
+
+/** Ends every session of the signed-in user, on every device, then forgets the token here. */
+export async function signOutEverywhere(): Promise<void> {
+  try {
+    await api.POST('/api/v1/me/sessions/end-all', {});
+  } finally {
+    setAccessToken(null, 0);
+  }
+}
+
+/** A problem document, or a stand-in when the network or server gave none. */
+export function problemOf(error: unknown, response?: Response): Problem {
+  if (typeof error === 'object' && error !== null && 'code' in error && 'detail' in error) {
+    return error as Problem;
+  }
+  return {
+    type: 'about:blank',
+    title: 'Something went wrong',
+    status: response?.status ?? 0,
+    detail:
+      response === undefined
+        ? 'The bank could not be reached. Check your connection and try again.'
+        : `The bank answered ${response.status}. Try again in a moment.`,
+    code: 'UNKNOWN',
+  };
+}
+
+/** A fresh key per money movement, so a retried click never moves money twice. */
+export function idempotencyKey(): string {
+  return crypto.randomUUID();
+}

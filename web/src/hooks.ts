@@ -1,0 +1,28 @@
+import { useCallback, useEffect, useState } from 'react';
+import { type Account, api, type Problem, problemOf } from './api/client';
+
+/** The customer's accounts, with loading and error state, and a way to reload them. */
+export function useAccounts() {
+  const [accounts, setAccounts] = useState<Account[] | null>(null);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const reload = useCallback(async () => {
+    try {
+      const { data, error, response } = await api.GET('/api/v1/accounts');
+      if (data !== undefined) {
+        setAccounts(data.data);
+        setProblem(null);
+      } else setProblem(problemOf(error, response));
+    } catch (error) {
+      setProblem(problemOf(error));
+    }
+  }, []);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return { accounts, problem, reload };
+}
+
+export function accountLabel(account: Account): string {
+  const name = account.nickname ?? (account.type === 'savings' ? 'Savings' : 'Checking');
+  return `${name} ·${account.accountNumber.slice(-4)} (${account.currency})`;
+}

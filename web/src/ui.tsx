@@ -1,0 +1,148 @@
+import { type ReactNode, useId } from 'react';
+import type { Problem } from './api/client';
+import { formatMoney } from './money';
+
+/** Plain-language messages for the codes a customer meets; others use the server's detail. */
+const FRIENDLY: Record<string, string> = {
+  INVALID_PIN:
+    'That PIN is wrong. Nothing was moved. After 3 wrong PINs in a row your access is locked.',
+  USER_LOCKED:
+    'Your access is locked after too many wrong PINs. Nothing was moved. Contact the bank to unlock it.',
+  INSUFFICIENT_FUNDS: 'There is not enough available money in this account. Nothing was moved.',
+  ACCOUNT_FROZEN: 'This account is frozen. Nothing was moved. Contact the bank.',
+  SAME_ACCOUNT: 'You cannot transfer to the same account.',
+  INVALID_CREDENTIALS: 'The username or password is wrong.',
+  PIN_NOT_SET: 'Set a transaction PIN on the Security page first.',
+  RATE_LIMITED: 'Too many attempts. Wait a minute and try again.',
+  FORBIDDEN: 'You do not have access to this.',
+};
+
+export function messageOf(problem: Problem): string {
+  return FRIENDLY[problem.code] ?? problem.detail;
+}
+
+/** The request field a problem is about, without its "body." prefix. */
+export function fieldOf(problem: Problem | null): string | undefined {
+  return problem?.field?.replace(/^(body|query|params)\./, '');
+}
+
+export function ErrorMessage({ problem }: { problem: Problem | null }) {
+  if (problem === null) return null;
+  return (
+    <div className="alert alert-error" role="alert">
+      <strong>{problem.title}.</strong> {messageOf(problem)}
+    </div>
+  );
+}
+
+export function Success({ children }: { children: ReactNode }) {
+  return (
+    <div className="alert alert-success" role="status">
+      {children}
+    </div>
+  );
+}
+
+export function Field(props: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  type?: string;
+  hint?: string;
+  error?: string | null | undefined;
+  autoComplete?: string;
+  inputMode?: 'numeric' | 'decimal' | 'text' | 'email';
+  required?: boolean;
+  maxLength?: number;
+  placeholder?: string;
+}) {
+  const id = useId();
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const describedBy = [props.hint ? hintId : '', props.error ? errorId : '']
+    .filter(Boolean)
+    .join(' ');
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      {props.hint ? (
+        <p className="hint" id={hintId}>
+          {props.hint}
+        </p>
+      ) : null}
+      <input
+        id={id}
+        name={props.name}
+        type={props.type ?? 'text'}
+        value={props.value}
+        onChange={(event) => props.onChange(event.target.value)}
+        autoComplete={props.autoComplete}
+        inputMode={props.inputMode}
+        required={props.required}
+        maxLength={props.maxLength}
+        placeholder={props.placeholder}
+        aria-invalid={props.error ? true : undefined}
+        aria-describedby={describedBy || undefined}
+      />
+      {props.error ? (
+        <p className="field-error" id={errorId} role="alert">
+          {props.error}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+export function Select(props: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  options: Array<{ value: string; label: string }>;
+}) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <select
+        id={id}
+        name={props.name}
+        value={props.value}
+        onChange={(event) => props.onChange(event.target.value)}
+      >
+        {props.options.map((option) => (
+          <option key={option.value} value={option.value}>
+            {option.label}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="loading" role="status" aria-live="polite">
+      <span className="spinner" aria-hidden="true" /> Loading {what}…
+    </p>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="empty">{children}</p>;
+}
+
+export function Money({ amount, currency }: { amount: string; currency: string }) {
+  return <span className="money">{formatMoney(amount, currency)}</span>;
+}
+
+export function formatDate(iso: string): string {
+  return new Date(iso).toLocaleString('en-US', {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
+}
