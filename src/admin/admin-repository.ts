@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { isRole, type Role } from '../auth/roles.ts';
 import type { Db, Engine, Trx } from '../db/database.ts';
-import type { AuditEventsTable, JournalEntriesTable, PostingsTable } from '../db/schema.ts';
+import type { AuditEventsTable } from '../db/schema.ts';
 
 /** Everything staff see of a user: never a hash, a PIN or a secret. */
 export interface AdminUserRecord {
@@ -225,90 +225,6 @@ export async function replaceUserRoles(
     .values(roles.map((role) => ({ user_id: userId, role })))
     .execute();
   await trx.updateTable('users').set({ updated_at: now }).where('id', '=', userId).execute();
-}
-
-/** How the monitor narrows the customer transactions; every field is optional. */
-export interface TransactionFilter {
-  accountNumber: string | null;
-  entryKind: JournalEntriesTable['kind'] | null;
-  direction: PostingsTable['direction'] | null;
-  currency: string | null;
-  minAmountMinor: bigint | null;
-  maxAmountMinor: bigint | null;
-  /** Inclusive lower bound, ISO 8601 UTC as stored. */
-  from: string | null;
-  /** Exclusive upper bound, ISO 8601 UTC as stored. */
-  to: string | null;
-}
-
-export interface MonitorRow {
-  postingId: bigint;
-  accountNumber: string;
-  entryKind: JournalEntriesTable['kind'];
-  direction: PostingsTable['direction'];
-  amountMinor: bigint;
-  currency: string;
-  balanceAfterMinor: bigint;
-  description: string | null;
-  counterpartyNumber: string | null;
-  counterpartyKind: 'customer' | 'system' | null;
-  createdAt: string;
-}
-
-/**
- * Postings on customer accounts, newest first (by posting id), strictly older than
- * `beforePostingId` when given. The vault's side of each entry is internal and never listed.
- */
-export async function listCustomerPostings(
-  db: Db,
-  filter: TransactionFilter,
-  page: { limit: number; beforePostingId: bigint | null },
-): Promise<MonitorRow[]> {
-  const f = filter;
-  const rows = await db
-    .selectFrom('postings as p')
-    .innerJoin('accounts as a', 'a.id', 'p.account_id')
-    .innerJoin('journal_entries as e', 'e.id', 'p.entry_id')
-    .leftJoin('accounts as cp', 'cp.id', 'p.counterparty_account_id')
-    .select([
-      'p.id',
-      'a.account_number',
-      'e.kind',
-      'p.direction',
-      'p.amount_minor',
-      'p.currency',
-      'p.balance_after_minor',
-      'e.description',
-      'cp.account_number as counterparty_number',
-      'cp.kind as counterparty_kind',
-      'p.created_at',
-    ])
-    .where('a.kind', '=', 'customer')
-    .$if(f.accountNumber !== null, (q) => q.where('a.account_number', '=', f.accountNumber ?? ''))
-    .$if(f.entryKind !== null, (q) => q.where('e.kind', '=', f.entryKind ?? 'deposit'))
-    .$if(f.direction !== null, (q) => q.where('p.direction', '=', f.direction ?? 'credit'))
-    .$if(f.currency !== null, (q) => q.where('p.currency', '=', f.currency ?? ''))
-    .$if(f.minAmountMinor !== null, (q) => q.where('p.amount_minor', '>=', f.minAmountMinor ?? 0n))
-    .$if(f.maxAmountMinor !== null, (q) => q.where('p.amount_minor', '<=', f.maxAmountMinor ?? 0n))
-    .$if(f.from !== null, (q) => q.where('p.created_at', '>=', f.from ?? ''))
-    .$if(f.to !== null, (q) => q.where('p.created_at', '<', f.to ?? ''))
-    .$if(page.beforePostingId !== null, (q) => q.where('p.id', '<', page.beforePostingId ?? 0n))
-    .orderBy('p.id', 'desc')
-    .limit(page.limit)
-    .execute();
-  return rows.map((row) => ({
-    postingId: row.id,
-    accountNumber: row.account_number,
-    entryKind: row.kind,
-    direction: row.direction,
-    amountMinor: row.amount_minor,
-    currency: row.currency,
-    balanceAfterMinor: row.balance_after_minor,
-    description: row.description,
-    counterpartyNumber: row.counterparty_number,
-    counterpartyKind: row.counterparty_kind,
-    createdAt: row.created_at,
-  }));
 }
 
 export interface AuditFilter {

@@ -7,6 +7,7 @@ import { hasRole, type Principal, type Role } from '../auth/roles.ts';
 import { revokeUserSessions } from '../auth/sessions-repository.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError, type ErrorCode, isCorebankError } from '../errors.ts';
+import { listCustomerPostings, type TransactionFilter } from '../ledger/ledger-repository.ts';
 import type { TransactionType, TransactionView } from '../ledger/transaction-view.ts';
 import { toTransactionView } from '../ledger/transaction-view.ts';
 import { formatMinor, minorFromMajorUnits, parseAmount } from '../money/money.ts';
@@ -16,14 +17,12 @@ import {
   clearUserLock,
   findAdminUser,
   listAuditEvents,
-  listCustomerPostings,
   listUsers,
   lockAdminUser,
   lockUserByUsername,
   readStats,
   replaceUserRoles,
   setAccountStatus,
-  type TransactionFilter,
   type UserCursor,
 } from './admin-repository.ts';
 

@@ -90,8 +90,25 @@ export async function insertIdempotencyKey(
     .execute();
 }
 
-export interface HistoryRow {
+/** How a listing narrows customer transactions; every field is optional. */
+export interface TransactionFilter {
+  /** By internal id (an account's own history) or by number (the staff monitor). */
+  accountId?: bigint | null;
+  accountNumber: string | null;
+  entryKind: JournalEntriesTable['kind'] | null;
+  direction: PostingsTable['direction'] | null;
+  currency: string | null;
+  minAmountMinor: bigint | null;
+  maxAmountMinor: bigint | null;
+  /** Inclusive lower bound, ISO 8601 UTC as stored. */
+  from: string | null;
+  /** Exclusive upper bound, ISO 8601 UTC as stored. */
+  to: string | null;
+}
+
+export interface MonitorRow {
   postingId: bigint;
+  accountNumber: string;
   entryKind: JournalEntriesTable['kind'];
   direction: PostingsTable['direction'];
   amountMinor: bigint;
@@ -103,43 +120,82 @@ export interface HistoryRow {
   createdAt: string;
 }
 
-/** One account's postings, newest first, strictly older than `beforePostingId` when given. */
-export async function listAccountHistory(
+/**
+ * Postings on customer accounts, newest first (by posting id), strictly older than
+ * `beforePostingId` when given. The vault's side of each entry is internal and never listed.
+ */
+export async function listCustomerPostings(
   db: Db,
-  accountId: bigint,
+  filter: TransactionFilter,
   page: { limit: number; beforePostingId: bigint | null },
-): Promise<HistoryRow[]> {
+): Promise<MonitorRow[]> {
+  const f = filter;
   const rows = await db
     .selectFrom('postings as p')
+    .innerJoin('accounts as a', 'a.id', 'p.account_id')
     .innerJoin('journal_entries as e', 'e.id', 'p.entry_id')
     .leftJoin('accounts as cp', 'cp.id', 'p.counterparty_account_id')
     .select([
       'p.id',
+      'a.account_number',
       'e.kind',
       'p.direction',
       'p.amount_minor',
       'p.currency',
       'p.balance_after_minor',
       'e.description',
-      'cp.account_number',
+      'cp.account_number as counterparty_number',
       'cp.kind as counterparty_kind',
       'p.created_at',
     ])
-    .where('p.account_id', '=', accountId)
+    .where('a.kind', '=', 'customer')
+    .$if(f.accountId != null, (q) => q.where('p.account_id', '=', f.accountId ?? 0n))
+    .$if(f.accountNumber !== null, (q) => q.where('a.account_number', '=', f.accountNumber ?? ''))
+    .$if(f.entryKind !== null, (q) => q.where('e.kind', '=', f.entryKind ?? 'deposit'))
+    .$if(f.direction !== null, (q) => q.where('p.direction', '=', f.direction ?? 'credit'))
+    .$if(f.currency !== null, (q) => q.where('p.currency', '=', f.currency ?? ''))
+    .$if(f.minAmountMinor !== null, (q) => q.where('p.amount_minor', '>=', f.minAmountMinor ?? 0n))
+    .$if(f.maxAmountMinor !== null, (q) => q.where('p.amount_minor', '<=', f.maxAmountMinor ?? 0n))
+    .$if(f.from !== null, (q) => q.where('p.created_at', '>=', f.from ?? ''))
+    .$if(f.to !== null, (q) => q.where('p.created_at', '<', f.to ?? ''))
     .$if(page.beforePostingId !== null, (q) => q.where('p.id', '<', page.beforePostingId ?? 0n))
     .orderBy('p.id', 'desc')
     .limit(page.limit)
     .execute();
   return rows.map((row) => ({
     postingId: row.id,
+    accountNumber: row.account_number,
     entryKind: row.kind,
     direction: row.direction,
     amountMinor: row.amount_minor,
     currency: row.currency,
     balanceAfterMinor: row.balance_after_minor,
     description: row.description,
-    counterpartyNumber: row.account_number,
+    counterpartyNumber: row.counterparty_number,
     counterpartyKind: row.counterparty_kind,
     createdAt: row.created_at,
   }));
+}
+
+/** A customer account's postings as its history shows them. */
+export type HistoryRow = MonitorRow;
+
+const NO_FILTER: TransactionFilter = {
+  accountNumber: null,
+  entryKind: null,
+  direction: null,
+  currency: null,
+  minAmountMinor: null,
+  maxAmountMinor: null,
+  from: null,
+  to: null,
+};
+
+/** One account's postings, newest first, strictly older than `beforePostingId` when given. */
+export function listAccountHistory(
+  db: Db,
+  accountId: bigint,
+  page: { limit: number; beforePostingId: bigint | null },
+): Promise<HistoryRow[]> {
+  return listCustomerPostings(db, { ...NO_FILTER, accountId }, page);
 }
