@@ -157,11 +157,3 @@ export async function lockAccounts(
     .execute();
   return new Map(rows.map((row) => [row.account_number, toRecord(row)]));
 }
-
-export async function setBalance(trx: Trx, accountId: bigint, balanceMinor: bigint) {
-  await trx
-    .updateTable('accounts')
-    .set({ balance_minor: balanceMinor })
-    .where('id', '=', accountId)
-    .execute();
-}

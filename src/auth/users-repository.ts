@@ -1,4 +1,4 @@
-import type { Db, Engine, Trx } from '../db/database.ts';
+import type { Db, Trx } from '../db/database.ts';
 import { isRole, type Role } from './roles.ts';
 
 export interface UserRecord {
@@ -139,62 +139,6 @@ export async function setPinHash(db: Db, userId: string, pinHash: string, now: s
   await db
     .updateTable('users')
     .set({ pin_hash: pinHash, failed_pin_attempts: 0n, updated_at: now })
-    .where('id', '=', userId)
-    .execute();
-}
-
-/** What the money path needs of the acting user, read under a row lock. */
-export interface UserGate {
-  id: string;
-  pinHash: string | null;
-  failedPinAttempts: number;
-  locked: boolean;
-}
-
-/**
- * Reads the acting user and, on PostgreSQL, locks the row until the transaction ends.
- * Every money command of one user therefore runs one at a time, which is what makes the
- * PIN attempt counter exact under parallel requests and makes an idempotency key's first
- * use visible to its retries. `FOR NO KEY UPDATE` still lets other rows reference the user.
- */
-export async function lockUserGate(trx: Trx, engine: Engine, userId: string): Promise<UserGate> {
-  const row = await trx
-    .selectFrom('users')
-    .select(['id', 'pin_hash', 'failed_pin_attempts', 'locked_at'])
-    .where('id', '=', userId)
-    .$if(engine === 'postgres', (q) => q.forNoKeyUpdate())
-    .executeTakeFirst();
-  if (row === undefined) throw new Error(`acting user ${userId} does not exist`);
-  return {
-    id: row.id,
-    pinHash: row.pin_hash,
-    failedPinAttempts: Number(row.failed_pin_attempts),
-    locked: row.locked_at !== null,
-  };
-}
-
-export async function recordPinFailure(
-  trx: Trx,
-  userId: string,
-  attempts: number,
-  lock: boolean,
-  now: string,
-): Promise<void> {
-  await trx
-    .updateTable('users')
-    .set({
-      failed_pin_attempts: BigInt(attempts),
-      updated_at: now,
-      ...(lock ? { locked_at: now, lock_reason: 'too many wrong transaction PINs' } : {}),
-    })
-    .where('id', '=', userId)
-    .execute();
-}
-
-export async function resetPinFailures(trx: Trx, userId: string, now: string): Promise<void> {
-  await trx
-    .updateTable('users')
-    .set({ failed_pin_attempts: 0n, updated_at: now })
     .where('id', '=', userId)
     .execute();
 }
