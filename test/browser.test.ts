@@ -288,6 +288,9 @@ describe('web dashboard in Chromium', { skip }, () => {
     await shoot(admin, 'admin');
     await admin.getByRole('button', { name: 'Unlock alice_web' }).click();
     await admin.getByText('alice_web is unlocked.').waitFor();
+    // The locked-users list reloads after the confirmation appears; wait (bounded by the
+    // page's 20 s timeout) for the row to leave it rather than reading it mid-reload.
+    await row.waitFor({ state: 'detached' });
     assert.equal(await row.count(), 0);
 
     await alice.goto(`${base}/`);
