@@ -1,4 +1,4 @@
-import { isReadingStaff, type Principal } from '../auth/roles.ts';
+import { hasRole, isReadingStaff, type Principal } from '../auth/roles.ts';
 import { type Db, isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { listAccountHistory } from '../ledger/ledger-repository.ts';
@@ -78,6 +78,11 @@ export class AccountsService {
     principal: Principal,
     input: { currency: string; type: 'checking' | 'savings'; nickname: string | null },
   ): Promise<AccountView> {
+    // Auditors read every account; one who also held accounts could move money under the
+    // eyes of nobody but themselves, so that role may not open any.
+    if (hasRole(principal, 'auditor')) {
+      throw new CorebankError('FORBIDDEN', 'auditors may not open accounts');
+    }
     currencyScale(input.currency);
     if ((await countAccountsOfUser(this.#db, principal.userId)) >= MAX_ACCOUNTS_PER_USER) {
       throw new CorebankError(

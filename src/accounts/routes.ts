@@ -42,7 +42,7 @@ export function registerAccountRoutes(
             },
             { additionalProperties: false },
           ),
-          response: { 201: AccountSchema, ...errorResponses(400, 401, 409) },
+          response: { 201: AccountSchema, ...errorResponses(400, 401, 403, 409) },
         },
       },
       async (request, reply) => {
