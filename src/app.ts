@@ -36,6 +36,7 @@ import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
 import { registerMoneyRoutes } from './ledger/routes.ts';
+import { registerCurrencyRoutes } from './money/routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -172,6 +173,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerMfaRoutes(app, mfa, tokens);
   registerAccountRoutes(app, { accounts, tokens });
   registerMoneyRoutes(app, { money, tokens });
+  registerCurrencyRoutes(app);
   registerAdminRoutes(app, {
     admin: new AdminService({
       db: database.db,

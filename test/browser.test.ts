@@ -259,6 +259,54 @@ describe('web dashboard in Chromium', { skip }, () => {
     assert.ok(refresh?.httpOnly && refresh.sameSite === 'Strict', JSON.stringify(cookies));
   });
 
+  it("amounts follow the server's currency table: KWD with three decimals, JPY with none", async () => {
+    const body = {
+      username: 'kay_web',
+      password: PASSWORD,
+      fullName: 'Kay Khalid',
+      email: 'kay@example.com',
+    };
+    assert.equal((await httpJson(base, 'POST', '/api/v1/auth/register', { body })).status, 201);
+    const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
+      body: { username: 'kay_web', password: PASSWORD },
+    });
+    const token = login.body.accessToken;
+    const open = async (currency: string) =>
+      (
+        await httpJson<{ accountNumber: string }>(base, 'POST', '/api/v1/accounts', {
+          token,
+          body: { currency, nickname: `${currency} pot` },
+        })
+      ).body.accountNumber;
+    const dinars = await open('KWD');
+    const yen = await open('JPY');
+
+    const kay = await newPage();
+    await signIn(kay, 'kay_web');
+    await kay.getByRole('link', { name: 'Deposit & withdraw' }).click();
+    await kay.getByLabel('Account', { exact: true }).selectOption(dinars);
+    await kay.getByLabel(/^Amount/).fill('12.345');
+    await kay.getByRole('button', { name: 'Deposit', exact: true }).click();
+    await kay.getByText('New balance: 12.345 KWD').waitFor();
+
+    await kay.getByLabel('Account', { exact: true }).selectOption(yen);
+    await kay.getByLabel(/^Amount/).fill('1.5');
+    await kay.getByText(`Enter a whole number of JPY.`).waitFor();
+    await kay.getByLabel(/^Amount/).fill('500');
+    await kay.getByRole('button', { name: 'Deposit', exact: true }).click();
+    await kay.getByText('New balance: ¥500').waitFor();
+
+    await kay.goto(`${base}/`);
+    await kay.locator(`[data-account="${dinars}"]`).waitFor();
+    assert.equal(await balanceOf(kay, dinars), '12.345 KWD');
+    assert.equal(await balanceOf(kay, yen), '¥500');
+    // The chart computes in minor units with the table's digits: its high is exact.
+    await kay.getByLabel('Account', { exact: true }).selectOption(dinars);
+    await kay.getByText('High 12.345 KWD').waitFor();
+    await kay.getByLabel('Account', { exact: true }).selectOption(yen);
+    await kay.getByText('High ¥500').waitFor();
+  });
+
   it('a wrong PIN shows an error and moves nothing; three lock the user', async () => {
     await transfer(alice, bobAccount, '10.00', '0000');
     await alice.getByText(/That PIN is wrong/).waitFor();
