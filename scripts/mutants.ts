@@ -119,8 +119,8 @@ const MUTANTS: Mutant[] = [
     file: 'src/ledger/rules.ts',
     from: '      gate.failedPinAttempts = 0;\n',
     to: '\n',
-    tests: ['test/accounts-api.test.ts'],
-    pattern: 'resets the wrong-PIN count',
+    tests: ['test/accounts-api.test.ts', 'test/write-path.test.ts'],
+    pattern: 'resets the wrong-PIN count|PIN counting',
   },
   {
     name: 'row counts never checked',

@@ -147,27 +147,26 @@ describe('web dashboard in Chromium', { skip }, () => {
     await page.getByRole('button', { name: 'Confirm transfer' }).click();
   }
 
+  /** Registers a customer through the API and returns their access token. */
+  async function apiCustomer(username: string, fullName: string, email: string): Promise<string> {
+    const body = { username, password: PASSWORD, fullName, email };
+    assert.equal((await httpJson(base, 'POST', '/api/v1/auth/register', { body })).status, 201);
+    const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
+      body: { username, password: PASSWORD },
+    });
+    assert.equal(login.status, 200);
+    return login.body.accessToken;
+  }
+
   let aliceAccount = '';
   let bobAccount = '';
   let alice: Page;
 
   it('a new customer registers, sets a PIN, opens an account, deposits and transfers', async () => {
     // Bob, the payee, is set up through the API.
-    const bobBody = {
-      username: 'bob_web',
-      password: PASSWORD,
-      fullName: 'Bob Browne',
-      email: 'bob@example.com',
-    };
-    assert.equal(
-      (await httpJson(base, 'POST', '/api/v1/auth/register', { body: bobBody })).status,
-      201,
-    );
-    const bobLogin = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
-      body: { username: 'bob_web', password: PASSWORD },
-    });
+    const bobToken = await apiCustomer('bob_web', 'Bob Browne', 'bob@example.com');
     const bobOpen = await httpJson<{ accountNumber: string }>(base, 'POST', '/api/v1/accounts', {
-      token: bobLogin.body.accessToken,
+      token: bobToken,
       body: { nickname: 'Everyday' },
     });
     bobAccount = bobOpen.body.accountNumber;
@@ -260,17 +259,7 @@ describe('web dashboard in Chromium', { skip }, () => {
   });
 
   it("amounts follow the server's currency table: KWD with three decimals, JPY with none", async () => {
-    const body = {
-      username: 'kay_web',
-      password: PASSWORD,
-      fullName: 'Kay Khalid',
-      email: 'kay@example.com',
-    };
-    assert.equal((await httpJson(base, 'POST', '/api/v1/auth/register', { body })).status, 201);
-    const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
-      body: { username: 'kay_web', password: PASSWORD },
-    });
-    const token = login.body.accessToken;
+    const token = await apiCustomer('kay_web', 'Kay Khalid', 'kay@example.com');
     const open = async (currency: string) =>
       (
         await httpJson<{ accountNumber: string }>(base, 'POST', '/api/v1/accounts', {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { generateAccountNumber } from '../src/accounts/account-number.ts';
 import { lockAccounts } from '../src/accounts/accounts-repository.ts';
 import type { BatchState, LockedAccount, PlannedPosting } from '../src/ledger/commands/command.ts';
+import { LedgerEngine, type MoneyCommand } from '../src/ledger/engine.ts';
 import { LedgerInvariantError, persistBatch } from '../src/ledger/persist.ts';
 import { verifyLedger } from '../src/ledger/verify.ts';
 import {
@@ -149,6 +150,48 @@ for (const engine of ENGINES) {
           /idempotency keys: expected 1 row\(s\), the database touched 0/,
         );
       });
+    });
+
+    describe('PIN counting inside one batch', () => {
+      it(
+        'a right PIN between wrong ones resets the count for the rest of the batch',
+        TIMEOUT,
+        async () => {
+          const { user, account } = await t.fundedCustomer('10.00');
+          const withdrawal = (pin: string): MoneyCommand => ({
+            kind: 'withdrawal',
+            actor: { userId: user.id, sessionId: 'batch', roles: ['customer'] },
+            clientIp: null,
+            amountMinor: 100n,
+            currency: 'USD',
+            description: null,
+            idempotency: null,
+            accountNumber: account,
+            pin,
+          });
+          const ledger = new LedgerEngine({
+            engine,
+            pinPepper: t.runtime.secrets.pinPepper,
+            pinMaxAttempts: 3,
+          });
+          const outcomes = await t.runtime.database.db
+            .transaction()
+            .execute((trx) =>
+              ledger.applyAll(trx, ['1357', '1357', DEFAULT_PIN, '1357', '1357'].map(withdrawal)),
+            );
+          assert.deepEqual(
+            outcomes.map((o) => (o.ok ? 'ok' : o.error.code)),
+            ['INVALID_PIN', 'INVALID_PIN', 'ok', 'INVALID_PIN', 'INVALID_PIN'],
+          );
+          const row = await t.runtime.database.db
+            .selectFrom('users')
+            .select(['failed_pin_attempts', 'locked_at'])
+            .where('id', '=', user.id)
+            .executeTakeFirstOrThrow();
+          assert.equal(row.failed_pin_attempts, 2n);
+          assert.equal(row.locked_at, null);
+        },
+      );
     });
 
     describe('each caller gets its own outcome', () => {

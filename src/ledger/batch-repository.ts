@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Engine, Trx } from '../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 
@@ -189,49 +189,58 @@ function affected(result: { numAffectedRows?: bigint }): bigint {
   return result.numAffectedRows ?? 0n;
 }
 
-export async function insertEntries(
+/** Inserts rows in chunks, one multi-row statement each; returns the rows inserted. */
+async function insertChunks<T>(
+  trx: Trx,
+  rows: readonly T[],
+  statement: (chunk: T[]) => RawBuilder<unknown>,
+): Promise<bigint> {
+  let inserted = 0n;
+  for (const chunk of chunks(rows)) inserted += affected(await statement(chunk).execute(trx));
+  return inserted;
+}
+
+export function insertEntries(
   trx: Trx,
   engine: Engine,
   entries: readonly EntryRow[],
 ): Promise<bigint> {
-  let inserted = 0n;
-  for (const chunk of chunks(entries)) {
-    const values = chunk.map(
-      (e) =>
-        sql`(${e.id}, ${e.kind}, ${e.currency}, ${e.amountMinor}, ${e.description}, ${e.actorUserId}, ${e.createdAt})`,
-    );
-    inserted += affected(
-      await sql`
-        insert into journal_entries
-          (id, kind, currency, amount_minor, description, actor_user_id, created_at)
-        ${overriding(engine)}
-        values ${sql.join(values)}`.execute(trx),
-    );
-  }
-  return inserted;
+  return insertChunks(
+    trx,
+    entries,
+    (chunk) => sql`
+      insert into journal_entries
+        (id, kind, currency, amount_minor, description, actor_user_id, created_at)
+      ${overriding(engine)}
+      values ${sql.join(
+        chunk.map(
+          (e) =>
+            sql`(${e.id}, ${e.kind}, ${e.currency}, ${e.amountMinor}, ${e.description}, ${e.actorUserId}, ${e.createdAt})`,
+        ),
+      )}`,
+  );
 }
 
-export async function insertPostings(
+export function insertPostings(
   trx: Trx,
   engine: Engine,
   postings: readonly PostingRow[],
 ): Promise<bigint> {
-  let inserted = 0n;
-  for (const chunk of chunks(postings)) {
-    const values = chunk.map(
-      (p) =>
-        sql`(${p.id}, ${p.entryId}, ${p.accountId}, ${p.direction}, ${p.amountMinor}, ${p.currency}, ${p.balanceAfterMinor}, ${p.counterpartyAccountId}, ${p.createdAt})`,
-    );
-    inserted += affected(
-      await sql`
-        insert into postings
-          (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
-           counterparty_account_id, created_at)
-        ${overriding(engine)}
-        values ${sql.join(values)}`.execute(trx),
-    );
-  }
-  return inserted;
+  return insertChunks(
+    trx,
+    postings,
+    (chunk) => sql`
+      insert into postings
+        (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
+         counterparty_account_id, created_at)
+      ${overriding(engine)}
+      values ${sql.join(
+        chunk.map(
+          (p) =>
+            sql`(${p.id}, ${p.entryId}, ${p.accountId}, ${p.direction}, ${p.amountMinor}, ${p.currency}, ${p.balanceAfterMinor}, ${p.counterpartyAccountId}, ${p.createdAt})`,
+        ),
+      )}`,
+  );
 }
 
 export async function setBalances(
