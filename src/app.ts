@@ -35,6 +35,8 @@ import { registerWebDashboard } from './http/web-dashboard.ts';
 import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
+import { registerMoneyRoutes } from './ledger/routes.ts';
+import { registerCurrencyRoutes } from './money/routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -169,7 +171,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerAuthRoutes(app, auth, tokens);
   registerSessionAndPasswordRoutes(app, authInfrastructure, tokens, config, database);
   registerMfaRoutes(app, mfa, tokens);
-  registerAccountRoutes(app, { accounts, money, tokens });
+  registerAccountRoutes(app, { accounts, tokens });
+  registerMoneyRoutes(app, { money, tokens });
+  registerCurrencyRoutes(app);
   registerAdminRoutes(app, {
     admin: new AdminService({
       db: database.db,

@@ -147,27 +147,26 @@ describe('web dashboard in Chromium', { skip }, () => {
     await page.getByRole('button', { name: 'Confirm transfer' }).click();
   }
 
+  /** Registers a customer through the API and returns their access token. */
+  async function apiCustomer(username: string, fullName: string, email: string): Promise<string> {
+    const body = { username, password: PASSWORD, fullName, email };
+    assert.equal((await httpJson(base, 'POST', '/api/v1/auth/register', { body })).status, 201);
+    const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
+      body: { username, password: PASSWORD },
+    });
+    assert.equal(login.status, 200);
+    return login.body.accessToken;
+  }
+
   let aliceAccount = '';
   let bobAccount = '';
   let alice: Page;
 
   it('a new customer registers, sets a PIN, opens an account, deposits and transfers', async () => {
     // Bob, the payee, is set up through the API.
-    const bobBody = {
-      username: 'bob_web',
-      password: PASSWORD,
-      fullName: 'Bob Browne',
-      email: 'bob@example.com',
-    };
-    assert.equal(
-      (await httpJson(base, 'POST', '/api/v1/auth/register', { body: bobBody })).status,
-      201,
-    );
-    const bobLogin = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
-      body: { username: 'bob_web', password: PASSWORD },
-    });
+    const bobToken = await apiCustomer('bob_web', 'Bob Browne', 'bob@example.com');
     const bobOpen = await httpJson<{ accountNumber: string }>(base, 'POST', '/api/v1/accounts', {
-      token: bobLogin.body.accessToken,
+      token: bobToken,
       body: { nickname: 'Everyday' },
     });
     bobAccount = bobOpen.body.accountNumber;
@@ -257,6 +256,44 @@ describe('web dashboard in Chromium', { skip }, () => {
     const cookies = await alice.context().cookies();
     const refresh = cookies.find((c) => c.name === 'corebank_refresh');
     assert.ok(refresh?.httpOnly && refresh.sameSite === 'Strict', JSON.stringify(cookies));
+  });
+
+  it("amounts follow the server's currency table: KWD with three decimals, JPY with none", async () => {
+    const token = await apiCustomer('kay_web', 'Kay Khalid', 'kay@example.com');
+    const open = async (currency: string) =>
+      (
+        await httpJson<{ accountNumber: string }>(base, 'POST', '/api/v1/accounts', {
+          token,
+          body: { currency, nickname: `${currency} pot` },
+        })
+      ).body.accountNumber;
+    const dinars = await open('KWD');
+    const yen = await open('JPY');
+
+    const kay = await newPage();
+    await signIn(kay, 'kay_web');
+    await kay.getByRole('link', { name: 'Deposit & withdraw' }).click();
+    await kay.getByLabel('Account', { exact: true }).selectOption(dinars);
+    await kay.getByLabel(/^Amount/).fill('12.345');
+    await kay.getByRole('button', { name: 'Deposit', exact: true }).click();
+    await kay.getByText('New balance: 12.345 KWD').waitFor();
+
+    await kay.getByLabel('Account', { exact: true }).selectOption(yen);
+    await kay.getByLabel(/^Amount/).fill('1.5');
+    await kay.getByText(`Enter a whole number of JPY.`).waitFor();
+    await kay.getByLabel(/^Amount/).fill('500');
+    await kay.getByRole('button', { name: 'Deposit', exact: true }).click();
+    await kay.getByText('New balance: ¥500').waitFor();
+
+    await kay.goto(`${base}/`);
+    await kay.locator(`[data-account="${dinars}"]`).waitFor();
+    assert.equal(await balanceOf(kay, dinars), '12.345 KWD');
+    assert.equal(await balanceOf(kay, yen), '¥500');
+    // The chart computes in minor units with the table's digits: its high is exact.
+    await kay.getByLabel('Account', { exact: true }).selectOption(dinars);
+    await kay.getByText('High 12.345 KWD').waitFor();
+    await kay.getByLabel('Account', { exact: true }).selectOption(yen);
+    await kay.getByText('High ¥500').waitFor();
   });
 
   it('a wrong PIN shows an error and moves nothing; three lock the user', async () => {

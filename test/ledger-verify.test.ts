@@ -515,6 +515,116 @@ for (const engine of ENGINES) {
         assert.match(problem, /wrong currency/);
         assert.match(problem, new RegExp(seeded.bob.jpy));
       });
+
+      /** A balanced two-leg entry written by hand, keeping stored balances consistent. */
+      async function forgeMovement(
+        db: Db,
+        movement: {
+          entryCurrency: string;
+          postingCurrency: string;
+          debit: string;
+          credit: string;
+          amountMinor: bigint;
+        },
+      ): Promise<{ entryId: bigint; debitPosting: bigint }> {
+        const now = new Date().toISOString();
+        const entry = await db
+          .insertInto('journal_entries')
+          .values({
+            kind: 'transfer',
+            currency: movement.entryCurrency,
+            amount_minor: movement.amountMinor,
+            description: 'forged by the test',
+            actor_user_id: null,
+            created_at: now,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        const debitId = await accountId(db, movement.debit);
+        const creditId = await accountId(db, movement.credit);
+        const legs = [
+          [
+            debitId,
+            'debit',
+            creditId,
+            (await balanceOf(db, movement.debit)) - movement.amountMinor,
+          ],
+          [
+            creditId,
+            'credit',
+            debitId,
+            (await balanceOf(db, movement.credit)) + movement.amountMinor,
+          ],
+        ] as const;
+        const ids: bigint[] = [];
+        for (const [account, direction, counterparty, balanceAfter] of legs) {
+          const row = await db
+            .insertInto('postings')
+            .values({
+              entry_id: entry.id,
+              account_id: account,
+              direction,
+              amount_minor: movement.amountMinor,
+              currency: movement.postingCurrency,
+              balance_after_minor: balanceAfter,
+              counterparty_account_id: counterparty,
+              created_at: now,
+            })
+            .returning('id')
+            .executeTakeFirstOrThrow();
+          ids.push(BigInt(row.id));
+          await db
+            .updateTable('accounts')
+            .set({ balance_minor: balanceAfter })
+            .where('id', '=', account)
+            .execute();
+        }
+        return { entryId: BigInt(entry.id), debitPosting: ids[0] ?? 0n };
+      }
+
+      it('(c) detects postings in another currency than their entry', async () => {
+        const { db, seeded } = await freshLedger();
+        // Postings in JPY on JPY accounts, balanced and with consistent balances: only
+        // the entry, which says USD, disagrees with them.
+        const { debitPosting } = await forgeMovement(db, {
+          entryCurrency: 'USD',
+          postingCurrency: 'JPY',
+          debit: seeded.alice.jpy,
+          credit: seeded.bob.jpy,
+          amountMinor: 7n,
+        });
+        const problem = await assertVerifyFails(db, new RegExp(`posting ${debitPosting}\\b`));
+        assert.match(problem, /wrong currency/);
+        assert.match(problem, new RegExp(seeded.alice.jpy));
+      });
+
+      it('(e) detects a negative customer balance once the schema check is bypassed', async () => {
+        const { db, seeded } = await freshLedger();
+        // The schema refuses a negative customer balance; bypass it to prove that verify
+        // would see one on its own (a database restored without its constraints).
+        if (engine === 'sqlite') {
+          await sql`pragma ignore_check_constraints = on`.execute(db);
+        } else {
+          await sql`alter table accounts drop constraint accounts_customer_balance_check`.execute(
+            db,
+          );
+        }
+        try {
+          // Carol's account is empty; a consistent, balanced entry takes it to -1.00 EUR.
+          await forgeMovement(db, {
+            entryCurrency: 'EUR',
+            postingCurrency: 'EUR',
+            debit: seeded.carol.eur,
+            credit: 'VAULT-EUR',
+            amountMinor: 100n,
+          });
+        } finally {
+          if (engine === 'sqlite') await sql`pragma ignore_check_constraints = off`.execute(db);
+        }
+        assert.equal(await balanceOf(db, seeded.carol.eur), -100n);
+        const problem = await assertVerifyFails(db, new RegExp(`account ${seeded.carol.eur}\\b`));
+        assert.match(problem, /negative balance -100/);
+      });
     });
   });
 }

@@ -1,5 +1,6 @@
-import { isReadingStaff, type Principal } from '../auth/roles.ts';
+import { hasRole, isReadingStaff, type Principal } from '../auth/roles.ts';
 import { type Db, isUniqueViolation } from '../db/database.ts';
+import { decodeIdCursor, encodeIdCursor, type Page, readPage } from '../db/paging.ts';
 import { CorebankError } from '../errors.ts';
 import { listAccountHistory } from '../ledger/ledger-repository.ts';
 import { type TransactionView, toTransactionView } from '../ledger/transaction-view.ts';
@@ -26,10 +27,8 @@ export interface AccountView {
   createdAt: string;
 }
 
-export interface Page<T> {
-  data: T[];
-  nextCursor: string | null;
-}
+/** Kept here for the staff lists that import it from this module. */
+export type { Page } from '../db/paging.ts';
 
 /** A customer may hold at most this many accounts: every collection has a bound. */
 export const MAX_ACCOUNTS_PER_USER = 10;
@@ -50,22 +49,8 @@ export function toAccountView(account: AccountRecord): AccountView {
   };
 }
 
-const CURSOR_PREFIX = 'p1:';
-/** Largest 64-bit signed integer: posting ids never exceed it, and both engines refuse more. */
-const MAX_POSTING_ID = 9_223_372_036_854_775_807n;
-
-function encodeCursor(postingId: bigint): string {
-  return Buffer.from(`${CURSOR_PREFIX}${postingId}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): bigint {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const digits = text.startsWith(CURSOR_PREFIX) ? text.slice(CURSOR_PREFIX.length) : '';
-  if (!/^[1-9]\d{0,18}$/.test(digits) || BigInt(digits) > MAX_POSTING_ID) {
-    throw new CorebankError('VALIDATION_FAILED', 'cursor is not one this API issued', 'cursor');
-  }
-  return BigInt(digits);
-}
+/** Cursor prefix of an account's history (positions are posting ids). */
+const HISTORY_CURSOR = 'p1:';
 
 export class AccountsService {
   readonly #db: Db;
@@ -78,6 +63,11 @@ export class AccountsService {
     principal: Principal,
     input: { currency: string; type: 'checking' | 'savings'; nickname: string | null },
   ): Promise<AccountView> {
+    // Auditors read every account; one who also held accounts could move money under the
+    // eyes of nobody but themselves, so that role may not open any.
+    if (hasRole(principal, 'auditor')) {
+      throw new CorebankError('FORBIDDEN', 'auditors may not open accounts');
+    }
     currencyScale(input.currency);
     if ((await countAccountsOfUser(this.#db, principal.userId)) >= MAX_ACCOUNTS_PER_USER) {
       throw new CorebankError(
@@ -136,25 +126,18 @@ export class AccountsService {
     accountNumber: string,
     page: { limit: number; cursor: string | null },
   ): Promise<Page<TransactionView>> {
-    const beforePostingId = page.cursor === null ? null : decodeCursor(page.cursor);
+    const beforePostingId = decodeIdCursor(HISTORY_CURSOR, page.cursor);
     const account = await this.readable(principal, accountNumber);
-    // One row more than asked tells whether another page exists.
-    const rows = await listAccountHistory(this.#db, account.id, {
-      limit: page.limit + 1,
-      beforePostingId,
-    });
-    const shown = rows.slice(0, page.limit);
-    const last = shown.at(-1);
-    return {
-      data: shown.map((row) =>
+    return readPage(
+      page.limit,
+      (limit) => listAccountHistory(this.#db, account.id, { limit, beforePostingId }),
+      (last) => encodeIdCursor(HISTORY_CURSOR, last.postingId),
+      (row) =>
         toTransactionView({
           ...row,
           accountNumber: account.accountNumber,
           counterpartyAccount: row.counterpartyKind === 'customer' ? row.counterpartyNumber : null,
         }),
-      ),
-      nextCursor:
-        rows.length > page.limit && last !== undefined ? encodeCursor(last.postingId) : null,
-    };
+    );
   }
 }

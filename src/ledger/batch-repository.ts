@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Engine, Trx } from '../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 
@@ -53,9 +53,15 @@ export interface PinState {
   lockedAt: string | null;
 }
 
-export async function savePinStates(trx: Trx, states: readonly PinState[], now: string) {
+/** Returns the number of user rows updated. */
+export async function savePinStates(
+  trx: Trx,
+  states: readonly PinState[],
+  now: string,
+): Promise<bigint> {
+  let updated = 0n;
   for (const state of states) {
-    await trx
+    const result = await trx
       .updateTable('users')
       .set({
         failed_pin_attempts: BigInt(state.failedPinAttempts),
@@ -65,8 +71,10 @@ export async function savePinStates(trx: Trx, states: readonly PinState[], now: 
           : { locked_at: state.lockedAt, lock_reason: 'too many wrong transaction PINs' }),
       })
       .where('id', '=', state.userId)
-      .execute();
+      .executeTakeFirst();
+    updated += result.numUpdatedRows;
   }
+  return updated;
 }
 
 export function idempotencyMapKey(userId: string, key: string): string {
@@ -176,58 +184,94 @@ function overriding(engine: Engine) {
   return engine === 'postgres' ? sql`overriding system value` : sql``;
 }
 
-export async function insertEntries(trx: Trx, engine: Engine, entries: readonly EntryRow[]) {
-  for (const chunk of chunks(entries)) {
-    const values = chunk.map(
-      (e) =>
-        sql`(${e.id}, ${e.kind}, ${e.currency}, ${e.amountMinor}, ${e.description}, ${e.actorUserId}, ${e.createdAt})`,
-    );
-    await sql`
+/** Each write below returns the number of rows it touched, for the persist step to check. */
+function affected(result: { numAffectedRows?: bigint }): bigint {
+  return result.numAffectedRows ?? 0n;
+}
+
+/** Inserts rows in chunks, one multi-row statement each; returns the rows inserted. */
+async function insertChunks<T>(
+  trx: Trx,
+  rows: readonly T[],
+  statement: (chunk: T[]) => RawBuilder<unknown>,
+): Promise<bigint> {
+  let inserted = 0n;
+  for (const chunk of chunks(rows)) inserted += affected(await statement(chunk).execute(trx));
+  return inserted;
+}
+
+export function insertEntries(
+  trx: Trx,
+  engine: Engine,
+  entries: readonly EntryRow[],
+): Promise<bigint> {
+  return insertChunks(
+    trx,
+    entries,
+    (chunk) => sql`
       insert into journal_entries
         (id, kind, currency, amount_minor, description, actor_user_id, created_at)
       ${overriding(engine)}
-      values ${sql.join(values)}`.execute(trx);
-  }
+      values ${sql.join(
+        chunk.map(
+          (e) =>
+            sql`(${e.id}, ${e.kind}, ${e.currency}, ${e.amountMinor}, ${e.description}, ${e.actorUserId}, ${e.createdAt})`,
+        ),
+      )}`,
+  );
 }
 
-export async function insertPostings(trx: Trx, engine: Engine, postings: readonly PostingRow[]) {
-  for (const chunk of chunks(postings)) {
-    const values = chunk.map(
-      (p) =>
-        sql`(${p.id}, ${p.entryId}, ${p.accountId}, ${p.direction}, ${p.amountMinor}, ${p.currency}, ${p.balanceAfterMinor}, ${p.counterpartyAccountId}, ${p.createdAt})`,
-    );
-    await sql`
+export function insertPostings(
+  trx: Trx,
+  engine: Engine,
+  postings: readonly PostingRow[],
+): Promise<bigint> {
+  return insertChunks(
+    trx,
+    postings,
+    (chunk) => sql`
       insert into postings
         (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
          counterparty_account_id, created_at)
       ${overriding(engine)}
-      values ${sql.join(values)}`.execute(trx);
-  }
+      values ${sql.join(
+        chunk.map(
+          (p) =>
+            sql`(${p.id}, ${p.entryId}, ${p.accountId}, ${p.direction}, ${p.amountMinor}, ${p.currency}, ${p.balanceAfterMinor}, ${p.counterpartyAccountId}, ${p.createdAt})`,
+        ),
+      )}`,
+  );
 }
 
 export async function setBalances(
   trx: Trx,
   engine: Engine,
   balances: ReadonlyArray<{ accountId: bigint; balanceMinor: bigint }>,
-) {
+): Promise<bigint> {
+  let updated = 0n;
   if (engine === 'sqlite') {
     // SQLite names the columns of a VALUES list column1, column2, … and takes no casts.
     for (const chunk of chunks(balances)) {
       const values = chunk.map((b) => sql`(${b.accountId}, ${b.balanceMinor})`);
-      await sql`
-        update accounts set balance_minor = v.column2
-        from (values ${sql.join(values)}) as v
-        where accounts.id = v.column1`.execute(trx);
+      updated += affected(
+        await sql`
+          update accounts set balance_minor = v.column2
+          from (values ${sql.join(values)}) as v
+          where accounts.id = v.column1`.execute(trx),
+      );
     }
-    return;
+    return updated;
   }
   for (const chunk of chunks(balances)) {
     const values = chunk.map((b) => sql`(${b.accountId}::bigint, ${b.balanceMinor}::bigint)`);
-    await sql`
-      update accounts as a set balance_minor = v.balance_minor
-      from (values ${sql.join(values)}) as v(id, balance_minor)
-      where a.id = v.id`.execute(trx);
+    updated += affected(
+      await sql`
+        update accounts as a set balance_minor = v.balance_minor
+        from (values ${sql.join(values)}) as v(id, balance_minor)
+        where a.id = v.id`.execute(trx),
+    );
   }
+  return updated;
 }
 
 export async function insertIdempotencyKeys(
@@ -239,9 +283,10 @@ export async function insertIdempotencyKeys(
     outcome: string;
     now: string;
   }>,
-) {
+): Promise<bigint> {
+  let inserted = 0n;
   for (const chunk of chunks(keys)) {
-    await trx
+    const result = await trx
       .insertInto('idempotency_keys')
       .values(
         chunk.map((k) => ({
@@ -252,6 +297,10 @@ export async function insertIdempotencyKeys(
           created_at: k.now,
         })),
       )
-      .execute();
+      // A key that is already there is not overwritten: the row count check catches it.
+      .onConflict((oc) => oc.columns(['user_id', 'key']).doNothing())
+      .executeTakeFirst();
+    inserted += result.numInsertedOrUpdatedRows ?? 0n;
   }
+  return inserted;
 }

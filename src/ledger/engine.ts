@@ -1,80 +1,31 @@
-import {
-  type AccountRecord,
-  lockAccounts,
-  vaultAccountNumber,
-} from '../accounts/accounts-repository.ts';
-import { type AuditEvent, appendAudit } from '../audit/audit.ts';
-import { verifyPin } from '../auth/pin.ts';
-import { isCashStaff, type Principal } from '../auth/roles.ts';
+import { lockAccounts } from '../accounts/accounts-repository.ts';
 import type { Engine, Trx } from '../db/database.ts';
-import type { PostingsTable } from '../db/schema.ts';
-import type { ErrorCode } from '../errors.ts';
+import { findIdempotencyKeys, idempotencyMapKey, lockUserGates } from './batch-repository.ts';
 import {
-  allocateIds,
-  type EntryRow,
-  findIdempotencyKeys,
-  idempotencyMapKey,
-  insertEntries,
-  insertIdempotencyKeys,
-  insertPostings,
-  lockUserGates,
-  type PinState,
-  type PostingRow,
-  type StoredKey,
-  savePinStates,
-  setBalances,
-  type UserGate,
-} from './batch-repository.ts';
-import { type TransactionView, toTransactionView } from './transaction-view.ts';
+  type BatchState,
+  type CommandOutcome,
+  isRefusal,
+  type KindContext,
+  type LockedAccount,
+  type MoneyCommand,
+  type PlannedPosting,
+  type Refusal,
+  refuse,
+  type StoredOutcome,
+} from './commands/command.ts';
+import { kindOf } from './commands/index.ts';
+import { persistBatch } from './persist.ts';
+import { accessTo, pinIsRight, userNotLocked } from './rules.ts';
+import { toTransactionView } from './transaction-view.ts';
 
-interface CommandBase {
-  actor: Principal;
-  /** Client address, for the audit trail. */
-  clientIp: string | null;
-  amountMinor: bigint;
-  currency: string;
-  description: string | null;
-  /** The caller's `Idempotency-Key` and a hash of what the request asked for. */
-  idempotency: { key: string; requestHash: string } | null;
-}
-
-export interface DepositCommand extends CommandBase {
-  kind: 'deposit';
-  accountNumber: string;
-}
-
-export interface WithdrawalCommand extends CommandBase {
-  kind: 'withdrawal';
-  accountNumber: string;
-  pin: string | null;
-}
-
-export interface TransferCommand extends CommandBase {
-  kind: 'transfer';
-  accountNumber: string;
-  toAccountNumber: string;
-  pin: string | null;
-}
-
-export type MoneyCommand = DepositCommand | WithdrawalCommand | TransferCommand;
-
-export interface OutcomeError {
-  code: ErrorCode;
-  message: string;
-  field?: string;
-}
-
-/**
- * What became of one command. `replayed` is true when the outcome was stored by an
- * earlier request with the same idempotency key and is returned again unchanged.
- */
-export type CommandOutcome =
-  | { ok: true; transaction: TransactionView; replayed: boolean }
-  | { ok: false; error: OutcomeError; replayed: boolean };
-
-type StoredOutcome =
-  | { ok: true; transaction: TransactionView }
-  | { ok: false; error: OutcomeError };
+export type {
+  CommandOutcome,
+  DepositCommand,
+  MoneyCommand,
+  OutcomeError,
+  TransferCommand,
+  WithdrawalCommand,
+} from './commands/command.ts';
 
 export interface LedgerEngineDeps {
   engine: Engine;
@@ -82,57 +33,63 @@ export interface LedgerEngineDeps {
   pinMaxAttempts: number;
 }
 
-function failure(code: ErrorCode, message: string, field?: string): StoredOutcome {
-  return { ok: false, error: field === undefined ? { code, message } : { code, message, field } };
-}
-
-function counterNumberOf(command: MoneyCommand): string {
-  return command.kind === 'transfer'
-    ? command.toAccountNumber
-    : vaultAccountNumber(command.currency);
-}
-
-interface PlannedPosting {
-  account: AccountRecord;
-  direction: PostingsTable['direction'];
-  counterparty: AccountRecord;
-  balanceAfterMinor: bigint;
-}
-
-/** A movement that passed every rule and will be written when the batch persists. */
-interface PlannedEntry {
-  command: MoneyCommand;
-  postings: PlannedPosting[];
-  /** Filled in with ids once they are allocated; returned and stored as the outcome. */
-  outcome: { ok: true; transaction: TransactionView };
-}
-
-/** Everything a batch reads under its locks, then changes in memory, then writes. */
-interface BatchState {
-  now: string;
-  gates: Map<string, UserGate>;
-  keys: Map<string, StoredKey | { pending: StoredOutcome; requestHash: string }>;
-  accounts: Map<string, AccountRecord>;
-  entries: PlannedEntry[];
-  keysToStore: Array<{ userId: string; key: string; requestHash: string; outcome: StoredOutcome }>;
-  pinStates: Map<string, PinState>;
-  audit: AuditEvent[];
+function failure(refusal: Refusal): StoredOutcome {
+  return { ok: false, error: refusal };
 }
 
 /**
- * The one path by which money moves (see docs/decisions/0003-ledger-model.md).
+ * Reads and locks everything a batch touches, with one statement per table, in one global
+ * order: the acting users (ascending id), then their idempotency keys, then every account
+ * the commands' kinds declare (ascending id, vaults included). Concurrent batches take
+ * their locks in the same order, so they cannot deadlock.
+ */
+async function readBatch(
+  trx: Trx,
+  engine: Engine,
+  commands: readonly MoneyCommand[],
+): Promise<BatchState> {
+  const userIds = [...new Set(commands.map((c) => c.actor.userId))].sort();
+  const gates = await lockUserGates(trx, engine, userIds);
+  const keys: BatchState['keys'] = await findIdempotencyKeys(
+    trx,
+    commands.flatMap((c) =>
+      c.idempotency === null ? [] : [{ userId: c.actor.userId, key: c.idempotency.key }],
+    ),
+  );
+  const records = await lockAccounts(
+    trx,
+    engine,
+    commands.flatMap((c) => kindOf(c).locks(c)),
+  );
+  const accounts = new Map<string, LockedAccount>();
+  // Holds do not exist yet; when they do, their pending sum is read here, under the lock.
+  for (const [number, record] of records)
+    accounts.set(number, { ...record, pendingHoldsMinor: 0n });
+  return {
+    now: new Date().toISOString(),
+    gates,
+    keys,
+    accounts,
+    entries: [],
+    keysToStore: [],
+    pinStates: new Map(),
+    audit: [],
+    extraWrites: [],
+  };
+}
+
+/**
+ * The one path by which money moves (see docs/decisions/0010-money-write-path.md).
  *
  * `applyAll` applies a list of commands inside one open transaction and returns one outcome
- * per command, in three phases:
- * 1. read and lock everything the batch touches with one statement per table: the acting
- *    users (ascending id), their idempotency keys, and the accounts (ascending id, vaults
- *    included). Every batch takes its locks in the same global order — users, then
- *    accounts, each sorted — so concurrent batches cannot deadlock;
- * 2. apply the commands one after another to that state in memory: key replay, ownership,
- *    PIN, then the business rules against the running balances. A command that fails
- *    changes nothing of its own movement and does not disturb the others;
- * 3. write the batch: entries, postings, balances, keys, PIN counters and audit events,
- *    with multi-row statements.
+ * per command, in the commands' order:
+ * 1. `readBatch` locks everything in the global order;
+ * 2. each command in turn, against that state in memory: the user is not locked, its
+ *    idempotency key (replay), access to its account, PIN, then its kind's rules and
+ *    postings, applied to the running balances. A refused command changes nothing of its
+ *    own movement and does not disturb the others;
+ * 3. `persistBatch` writes the whole batch and checks every invariant; any mismatch throws
+ *    and the transaction, with everything in it, is rolled back.
  * A batch of one is the plain single-request case; the batcher groups concurrent
  * requests into larger ones so that many commands share one durable commit.
  */
@@ -145,55 +102,35 @@ export class LedgerEngine {
 
   async applyAll(trx: Trx, commands: readonly MoneyCommand[]): Promise<CommandOutcome[]> {
     if (commands.length === 0) return [];
-    const { engine } = this.#deps;
-    const now = new Date().toISOString();
-
-    const userIds = [...new Set(commands.map((c) => c.actor.userId))].sort();
-    const gates = await lockUserGates(trx, engine, userIds);
-    const keyPairs = commands.flatMap((c) =>
-      c.idempotency === null ? [] : [{ userId: c.actor.userId, key: c.idempotency.key }],
-    );
-    const keys: BatchState['keys'] = await findIdempotencyKeys(trx, keyPairs);
-    const numbers = commands.flatMap((c) => [c.accountNumber, counterNumberOf(c)]);
-    const accounts = await lockAccounts(trx, engine, numbers);
-
-    const state: BatchState = {
-      now,
-      gates,
-      keys,
-      accounts,
-      entries: [],
-      keysToStore: [],
-      pinStates: new Map(),
-      audit: [],
-    };
-    const outcomes = commands.map((command) => this.#apply(state, command));
-    await this.#persist(trx, state);
+    const batch = await readBatch(trx, this.#deps.engine, commands);
+    const outcomes = commands.map((command) => this.#apply(batch, command));
+    await persistBatch(trx, this.#deps.engine, batch);
+    // Successful outcomes were filled in with their ids by the persist step.
     return outcomes.map((outcome) =>
-      // Successful outcomes were filled in with their ids by #persist.
       'replayed' in outcome ? outcome : { ...outcome, replayed: false },
     );
   }
 
-  #apply(state: BatchState, command: MoneyCommand): CommandOutcome | StoredOutcome {
+  #apply(batch: BatchState, command: MoneyCommand): CommandOutcome | StoredOutcome {
     const actor = command.actor;
-    const gate = state.gates.get(actor.userId);
+    const gate = batch.gates.get(actor.userId);
     if (gate === undefined) throw new Error(`acting user ${actor.userId} does not exist`);
-    if (gate.locked) {
-      return failure('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
-    }
+    const locked = userNotLocked(gate);
+    if (locked !== null) return failure(locked);
 
     const keyId =
       command.idempotency === null
         ? null
         : idempotencyMapKey(actor.userId, command.idempotency.key);
     if (keyId !== null && command.idempotency !== null) {
-      const stored = state.keys.get(keyId);
+      const stored = batch.keys.get(keyId);
       if (stored !== undefined) {
         if (stored.requestHash !== command.idempotency.requestHash) {
           return failure(
-            'IDEMPOTENCY_KEY_REUSED',
-            'this Idempotency-Key was already used with a different request',
+            refuse(
+              'IDEMPOTENCY_KEY_REUSED',
+              'this Idempotency-Key was already used with a different request',
+            ),
           );
         }
         // A key first used earlier in this same batch replays the very same outcome object
@@ -204,35 +141,31 @@ export class LedgerEngine {
       }
     }
 
-    // Staff move cash on any account without a PIN; transfers are for owners only.
-    const actsAsStaff = command.kind !== 'transfer' && isCashStaff(actor);
-    const source = state.accounts.get(command.accountNumber);
-    if (
-      source === undefined ||
-      source.kind !== 'customer' ||
-      (!actsAsStaff && source.userId !== actor.userId)
-    ) {
-      // Another customer's account answers exactly like a missing one.
-      return failure('NOT_FOUND', 'account not found');
+    const kind = kindOf(command);
+    const account = batch.accounts.get(command.accountNumber);
+    const access = accessTo(actor, account, kind.staffAction !== null);
+    if (typeof access !== 'string') return failure(access);
+    if (account === undefined) throw new Error('access granted to a missing account');
+
+    if (access === 'owner' && kind.needsPin) {
+      const wrong = pinIsRight(gate, 'pin' in command ? command.pin : null, {
+        pepper: this.#deps.pinPepper,
+        maxAttempts: this.#deps.pinMaxAttempts,
+        now: batch.now,
+        clientIp: command.clientIp,
+        pinStates: batch.pinStates,
+        audit: batch.audit,
+      });
+      if (wrong !== null) return failure(wrong);
     }
 
-    if (command.kind !== 'deposit' && !actsAsStaff) {
-      const refusal = this.#checkPin(state, gate, command);
-      if (refusal !== null) return refusal;
-    }
-
-    const outcome = this.#move(
-      state,
-      command,
-      source,
-      state.accounts.get(counterNumberOf(command)),
-    );
-    if (actsAsStaff) {
+    const outcome = this.#move({ batch, account, access }, command);
+    if (access === 'staff' && kind.staffAction !== null) {
       // Staff move money on accounts that are not theirs: every attempt is audited, in the
       // same transaction as the movement it describes.
-      state.audit.push({
+      batch.audit.push({
         actorUserId: actor.userId,
-        action: command.kind === 'deposit' ? 'money.staff_deposit' : 'money.staff_withdrawal',
+        action: kind.staffAction,
         target: `account:${command.accountNumber}`,
         outcome: outcome.ok ? 'success' : 'failure',
         ip: command.clientIp,
@@ -242,8 +175,8 @@ export class LedgerEngine {
       });
     }
     if (keyId !== null && command.idempotency !== null) {
-      state.keys.set(keyId, { pending: outcome, requestHash: command.idempotency.requestHash });
-      state.keysToStore.push({
+      batch.keys.set(keyId, { pending: outcome, requestHash: command.idempotency.requestHash });
+      batch.keysToStore.push({
         userId: actor.userId,
         key: command.idempotency.key,
         requestHash: command.idempotency.requestHash,
@@ -253,197 +186,49 @@ export class LedgerEngine {
     return outcome;
   }
 
-  /**
-   * Checks the transaction PIN, counting wrong ones. Returns the refusal, or null when the
-   * PIN is right. Refusals are not stored under the idempotency key: a retry with the right
-   * PIN and the same key must still be able to go through.
-   */
-  #checkPin(state: BatchState, gate: UserGate, command: MoneyCommand): StoredOutcome | null {
-    if (gate.pinHash === null) {
-      return failure('PIN_NOT_SET', 'set a transaction PIN first (PUT /api/v1/me/pin)');
-    }
-    const pin = command.kind === 'deposit' ? '' : (command.pin ?? '');
-    if (verifyPin(this.#deps.pinPepper, gate.id, pin, gate.pinHash)) {
-      if (gate.failedPinAttempts > 0) {
-        gate.failedPinAttempts = 0;
-        state.pinStates.set(gate.id, { userId: gate.id, failedPinAttempts: 0, lockedAt: null });
-      }
-      return null;
-    }
-    gate.failedPinAttempts += 1;
-    const lock = gate.failedPinAttempts >= this.#deps.pinMaxAttempts;
-    state.pinStates.set(gate.id, {
-      userId: gate.id,
-      failedPinAttempts: gate.failedPinAttempts,
-      lockedAt: lock ? state.now : null,
-    });
-    if (!lock) return failure('INVALID_PIN', 'the transaction PIN is wrong', 'pin');
-    gate.locked = true;
-    state.audit.push({
-      actorUserId: gate.id,
-      action: 'user.locked',
-      target: `user:${gate.id}`,
-      outcome: 'success',
-      ip: command.clientIp,
-      details: { reason: 'too many wrong transaction PINs', attempts: gate.failedPinAttempts },
-    });
-    return failure(
-      'USER_LOCKED',
-      'too many wrong PINs; the user is locked until the bank unlocks it',
-    );
-  }
-
-  /** Checks the business rules against the running balances and plans the balanced entry. */
-  #move(
-    state: BatchState,
-    command: MoneyCommand,
-    source: AccountRecord,
-    counter: AccountRecord | undefined,
-  ): StoredOutcome {
-    const amount = command.amountMinor;
-    if (source.currency !== command.currency) {
-      return failure('CURRENCY_MISMATCH', `the account holds ${source.currency}`, 'currency');
-    }
-    if (counter === undefined || (command.kind === 'transfer' && counter.kind !== 'customer')) {
-      if (command.kind === 'transfer') {
-        return failure('NOT_FOUND', 'destination account not found', 'toAccount');
-      }
-      throw new Error(`vault account for ${command.currency} is missing`);
-    }
-    if (counter.currency !== source.currency) {
-      return failure(
-        'CURRENCY_MISMATCH',
-        `the destination account holds ${counter.currency}, not ${source.currency}`,
-        'toAccount',
-      );
-    }
-    if (source.status === 'frozen' || counter.status === 'frozen') {
-      const which = source.status === 'frozen' ? source : counter;
-      return failure('ACCOUNT_FROZEN', `account ${which.accountNumber} is frozen`);
-    }
-
-    // Direction is from the account holder's side: a credit raises a balance, a debit
-    // lowers it. Each entry has one debit and one credit of the same amount, so it sums
-    // to zero in its currency.
-    type Leg = [AccountRecord, PostingsTable['direction'], AccountRecord];
-    const [first, second]: [Leg, Leg] =
-      command.kind === 'deposit'
-        ? [
-            [source, 'credit', counter],
-            [counter, 'debit', source],
-          ]
-        : [
-            [source, 'debit', counter],
-            [counter, 'credit', source],
-          ];
-    const postings = [first, second].map(([account, direction, counterparty]) => ({
-      account,
-      direction,
-      counterparty,
+  /** Runs the kind's rules, applies its postings to the running balances, plans the entry. */
+  #move(context: KindContext, command: MoneyCommand): StoredOutcome {
+    const plan = kindOf(command).plan(context, command);
+    if (isRefusal(plan)) return failure(plan);
+    const postings: PlannedPosting[] = plan.map((leg) => ({
+      ...leg,
       balanceAfterMinor:
-        direction === 'credit' ? account.balanceMinor + amount : account.balanceMinor - amount,
+        leg.direction === 'credit'
+          ? leg.account.balanceMinor + leg.amountMinor
+          : leg.account.balanceMinor - leg.amountMinor,
     }));
-    if (postings.some((p) => p.account.kind === 'customer' && p.balanceAfterMinor < 0n)) {
-      return failure(
-        'INSUFFICIENT_FUNDS',
-        'the account balance is lower than the amount',
-        'amount',
-      );
-    }
     // The running balances are the state the next command in the batch sees.
     for (const posting of postings) posting.account.balanceMinor = posting.balanceAfterMinor;
 
-    const sourcePosting = postings[0];
-    if (sourcePosting === undefined) throw new Error('entry has no posting on its source account');
+    const own = postings[0];
+    if (own === undefined || own.account !== context.account) {
+      throw new Error(`${command.kind}: the first posting must be on the command's account`);
+    }
+    const counterparty = own.counterparty;
     const outcome = {
       ok: true as const,
       transaction: toTransactionView({
         postingId: 0n,
-        accountNumber: source.accountNumber,
+        accountNumber: own.account.accountNumber,
         entryKind: command.kind,
-        direction: sourcePosting.direction,
-        amountMinor: amount,
-        currency: source.currency,
-        balanceAfterMinor: sourcePosting.balanceAfterMinor,
-        counterpartyAccount: counter.kind === 'customer' ? counter.accountNumber : null,
+        direction: own.direction,
+        amountMinor: own.amountMinor,
+        currency: own.account.currency,
+        balanceAfterMinor: own.balanceAfterMinor,
+        counterpartyAccount: counterparty.kind === 'customer' ? counterparty.accountNumber : null,
         description: command.description,
-        createdAt: state.now,
+        createdAt: context.batch.now,
       }),
     };
-    state.entries.push({ command, postings, outcome });
+    context.batch.entries.push({
+      kind: command.kind,
+      currency: command.currency,
+      amountMinor: command.amountMinor,
+      description: command.description,
+      actorUserId: command.actor.userId,
+      postings,
+      outcome,
+    });
     return outcome;
-  }
-
-  async #persist(trx: Trx, state: BatchState): Promise<void> {
-    const { engine } = this.#deps;
-    if (state.entries.length > 0) {
-      const { entryIds, postingIds } = await allocateIds(
-        trx,
-        engine,
-        state.entries.length,
-        state.entries.length * 2,
-      );
-      const entryRows: EntryRow[] = [];
-      const postingRows: PostingRow[] = [];
-      const balances = new Map<bigint, bigint>();
-      state.entries.forEach((planned, index) => {
-        const entryId = entryIds[index];
-        if (entryId === undefined) throw new Error('fewer entry ids than entries');
-        const { command } = planned;
-        // Checked again just before writing: the entry must balance to zero.
-        let net = 0n;
-        for (const p of planned.postings)
-          net += p.direction === 'credit' ? command.amountMinor : -command.amountMinor;
-        if (net !== 0n) throw new Error(`entry for ${command.kind} does not balance`);
-        entryRows.push({
-          id: entryId,
-          kind: command.kind,
-          currency: command.currency,
-          amountMinor: command.amountMinor,
-          description: command.description,
-          actorUserId: command.actor.userId,
-          createdAt: state.now,
-        });
-        planned.postings.forEach((posting, k) => {
-          const postingId = postingIds[index * 2 + k];
-          if (postingId === undefined) throw new Error('fewer posting ids than postings');
-          postingRows.push({
-            id: postingId,
-            entryId,
-            accountId: posting.account.id,
-            direction: posting.direction,
-            amountMinor: command.amountMinor,
-            currency: command.currency,
-            balanceAfterMinor: posting.balanceAfterMinor,
-            counterpartyAccountId: posting.counterparty.id,
-            createdAt: state.now,
-          });
-          balances.set(posting.account.id, posting.balanceAfterMinor);
-          if (k === 0) planned.outcome.transaction.id = postingId.toString();
-        });
-      });
-      await insertEntries(trx, engine, entryRows);
-      await insertPostings(trx, engine, postingRows);
-      await setBalances(
-        trx,
-        engine,
-        [...balances].map(([accountId, balanceMinor]) => ({ accountId, balanceMinor })),
-      );
-    }
-    if (state.keysToStore.length > 0) {
-      await insertIdempotencyKeys(
-        trx,
-        state.keysToStore.map((k) => ({
-          userId: k.userId,
-          key: k.key,
-          requestHash: k.requestHash,
-          outcome: JSON.stringify(k.outcome),
-          now: state.now,
-        })),
-      );
-    }
-    if (state.pinStates.size > 0)
-      await savePinStates(trx, [...state.pinStates.values()], state.now);
-    for (const event of state.audit) await appendAudit(trx, engine, event, state.now);
   }
 }

@@ -1,12 +1,14 @@
 import crypto from 'node:crypto';
 import { accountNumberProblem } from '../accounts/account-number.ts';
 import { findAccountByNumber } from '../accounts/accounts-repository.ts';
-import { hasRole, isCashStaff, type Principal } from '../auth/roles.ts';
+import type { Principal } from '../auth/roles.ts';
 import type { Db } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import type { CommandBatcher } from './batcher.ts';
-import type { CommandOutcome, MoneyCommand } from './engine.ts';
+import type { CommandKindName, CommandOutcome, MoneyCommand, Refusal } from './commands/command.ts';
+import { kindNamed } from './commands/index.ts';
+import { type AccountFacts, accessTo, currencyMatches, mayMoveMoney } from './rules.ts';
 
 export interface MoneyRequest {
   amount: unknown;
@@ -22,29 +24,28 @@ export interface MoneyServiceDeps {
   maxAmountMajor: bigint;
 }
 
-type Kind = MoneyCommand['kind'];
-
-/**
- * Turns a validated API request into a ledger command: checks what can be checked without
- * locks (the account is visible to the caller, the amount fits the account's currency, the
- * destination's check digits), hashes the request for idempotency, and hands the command
- * to the engine. Rules that depend on balances are the engine's, under its locks.
- */
-/** What never changes about an account once opened: whose it is, its kind and currency. */
-interface AccountFacts {
-  userId: string | null;
-  kind: 'customer' | 'system';
-  currency: string;
-}
-
 const ACCOUNT_FACTS_LIMIT = 100_000;
 
+function refused(error: Refusal): CommandOutcome {
+  return { ok: false, error, replayed: false };
+}
+
+/**
+ * The command step of the write path: turns a request the route has validated and
+ * authenticated into a ledger command and hands it to the batcher.
+ *
+ * Before anything else it applies the engine's own access rules to the account's immutable
+ * facts (cached), so a request for another customer's account is refused exactly like one
+ * for a missing account, before its body is looked at: no answer reveals a fact (currency,
+ * decimals) about an account the caller may not see. Then the body: the amount in the
+ * account's currency, the destination's check digits, the PIN's presence. The engine checks
+ * the same rules again under its locks, with the balances and statuses that can change.
+ */
 export class MoneyService {
   readonly #deps: MoneyServiceDeps;
   /**
    * Immutable account facts, remembered (bounded) so the checks before batching cost no
-   * query. Only facts no operation can change are kept here; status and balance are read by
-   * the engine under its locks.
+   * query. Only facts no operation can change are kept here.
    */
   readonly #facts = new Map<string, AccountFacts>();
 
@@ -53,40 +54,31 @@ export class MoneyService {
   }
 
   async submit(
-    kind: Kind,
+    kindName: CommandKindName,
     actor: Principal,
     accountNumber: string,
     request: MoneyRequest,
     idempotencyKey: string | null,
     clientIp: string | null = null,
   ): Promise<CommandOutcome> {
-    // Auditors read everything and move nothing.
-    if (!hasRole(actor, 'customer', 'teller', 'admin')) {
-      throw new CorebankError('FORBIDDEN', 'this role may not move money');
-    }
-    const actsAsStaff = kind !== 'transfer' && isCashStaff(actor);
+    const forbidden = mayMoveMoney(actor);
+    if (forbidden !== null) return refused(forbidden);
+    const kind = kindNamed(kindName);
     const account = await this.#accountFacts(accountNumber);
-    if (
-      account === null ||
-      account.kind !== 'customer' ||
-      (!actsAsStaff && account.userId !== actor.userId)
-    ) {
-      throw new CorebankError('NOT_FOUND', 'account not found');
-    }
+    const access = accessTo(actor, account, kind.staffAction !== null);
+    if (typeof access !== 'string') return refused(access);
+    if (account === null) throw new Error('access granted to a missing account');
     const currency = request.currency ?? account.currency;
-    if (currency !== account.currency) {
-      throw new CorebankError(
-        'CURRENCY_MISMATCH',
-        `the account holds ${account.currency}, not ${currency}`,
-        'currency',
-      );
-    }
+    const mismatch = currencyMatches(account, currency);
+    if (mismatch !== null) return refused(mismatch);
+
+    // Malformed input is the route's validation, answered as such (400 with its field).
     const amountMinor = parseAmount(request.amount, currency, {
       maxMinor: minorFromMajorUnits(this.#deps.maxAmountMajor, currency),
       field: 'amount',
     });
     let toAccountNumber = '';
-    if (kind === 'transfer') {
+    if (kindName === 'transfer') {
       toAccountNumber = request.toAccount ?? '';
       const problem = accountNumberProblem(toAccountNumber);
       if (problem !== null) throw new CorebankError('VALIDATION_FAILED', problem, 'toAccount');
@@ -94,7 +86,7 @@ export class MoneyService {
         throw new CorebankError('SAME_ACCOUNT', 'cannot transfer to the same account', 'toAccount');
       }
     }
-    if (kind !== 'deposit' && !actsAsStaff && request.pin === undefined) {
+    if (access === 'owner' && kind.needsPin && request.pin === undefined) {
       throw new CorebankError('VALIDATION_FAILED', 'pin is required', 'pin');
     }
     const description = request.description ?? null;
@@ -109,7 +101,7 @@ export class MoneyService {
               .createHash('sha256')
               .update(
                 JSON.stringify([
-                  kind,
+                  kindName,
                   accountNumber,
                   toAccountNumber,
                   `${amountMinor}`,
@@ -128,12 +120,13 @@ export class MoneyService {
       idempotency,
       accountNumber,
     };
+    const pin = request.pin ?? null;
     const command: MoneyCommand =
-      kind === 'deposit'
-        ? { ...base, kind }
-        : kind === 'withdrawal'
-          ? { ...base, kind, pin: request.pin ?? null }
-          : { ...base, kind, toAccountNumber, pin: request.pin ?? null };
+      kindName === 'deposit'
+        ? { ...base, kind: kindName }
+        : kindName === 'withdrawal'
+          ? { ...base, kind: kindName, pin }
+          : { ...base, kind: kindName, toAccountNumber, pin };
     return this.#deps.batcher.submit(command);
   }
 

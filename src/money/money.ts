@@ -42,6 +42,11 @@ const CURRENCY_SCALES: ReadonlyMap<string, number> = new Map([
 
 export const SUPPORTED_CURRENCIES: readonly string[] = Object.freeze([...CURRENCY_SCALES.keys()]);
 
+/** The currency table as the API publishes it: each code with its minor-unit digits. */
+export function currencyTable(): Array<{ code: string; decimals: number }> {
+  return [...CURRENCY_SCALES].map(([code, decimals]) => ({ code, decimals }));
+}
+
 /**
  * Inputs longer than this are rejected before any pattern matching, so that hostile input
  * cannot make the parser do unbounded work. Forty characters is far more than any real amount.

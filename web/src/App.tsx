@@ -1,5 +1,12 @@
 import { useCallback, useEffect, useState } from 'react';
-import { api, type Me, onSessionChange, refreshSession, signOut } from './api/client';
+import {
+  api,
+  loadCurrencies,
+  type Me,
+  onSessionChange,
+  refreshSession,
+  signOut,
+} from './api/client';
 import { AdminPage } from './pages/Admin';
 import { LoginPage, RegisterPage } from './pages/Auth';
 import { DashboardPage } from './pages/Dashboard';
@@ -20,6 +27,7 @@ export function App() {
   const path = usePath();
   const [me, setMe] = useState<Me | null>(null);
   const [booting, setBooting] = useState(true);
+  const [currenciesFailed, setCurrenciesFailed] = useState(false);
 
   const loadMe = useCallback(async () => {
     const { data } = await api.GET('/api/v1/me');
@@ -28,8 +36,15 @@ export function App() {
 
   useEffect(() => {
     // A reload keeps the session through the HttpOnly refresh cookie.
+    // Amounts are formatted with the server's currency table, so it is read first.
     void (async () => {
-      if (await refreshSession()) await loadMe();
+      const [currencies] = await Promise.all([
+        loadCurrencies(),
+        (async () => {
+          if (await refreshSession()) await loadMe();
+        })(),
+      ]);
+      setCurrenciesFailed(!currencies);
       setBooting(false);
     })();
     return onSessionChange((signedIn) => {
@@ -55,6 +70,14 @@ export function App() {
     return (
       <main className="boot">
         <Loading what="your session" />
+      </main>
+    );
+  }
+
+  if (currenciesFailed) {
+    return (
+      <main className="boot">
+        <p role="alert">The bank cannot be reached right now. Reload the page to try again.</p>
       </main>
     );
   }

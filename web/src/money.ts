@@ -18,9 +18,26 @@ export function formatMoney(amount: string, currency: string): string {
   return symbol === undefined ? `${sign}${digits} ${currency}` : `${sign}${symbol}${digits}`;
 }
 
-/** Decimal places of a currency, as the API writes its balances. */
+/**
+ * The server's currency table (`GET /api/v1/currencies`), loaded once when the app starts:
+ * the dashboard keeps no copy of its own, so dinars keep three decimals and won none.
+ */
+let decimalsByCode: ReadonlyMap<string, number> = new Map();
+
+export function setCurrencyTable(table: ReadonlyArray<{ code: string; decimals: number }>): void {
+  decimalsByCode = new Map(table.map(({ code, decimals }) => [code, decimals]));
+}
+
+/** Every currency the server supports, in its order. */
+export function currencyCodes(): string[] {
+  return [...decimalsByCode.keys()];
+}
+
+/** Decimal places of a currency, from the server's table. */
 export function decimalsOf(currency: string): number {
-  return currency === 'JPY' ? 0 : 2;
+  const decimals = decimalsByCode.get(currency);
+  if (decimals === undefined) throw new Error(`currency ${currency} is not in the server's table`);
+  return decimals;
 }
 
 /** A decimal string as minor units; null if it is not a plain decimal. */

@@ -1,4 +1,5 @@
 import createClient from 'openapi-fetch';
+import { setCurrencyTable } from '../money';
 import type { components, paths } from './schema';
 
 export type Problem = components['schemas']['Problem'];
@@ -120,4 +121,12 @@ export function problemOf(error: unknown, response?: Response): Problem {
 /** A fresh key per money movement, so a retried click never moves money twice. */
 export function idempotencyKey(): string {
   return crypto.randomUUID();
+}
+
+/** Loads the server's currency table; false when it could not be read. */
+export async function loadCurrencies(): Promise<boolean> {
+  const { data } = await api.GET('/api/v1/currencies');
+  if (data === undefined) return false;
+  setCurrencyTable(data.data);
+  return true;
 }

@@ -113,6 +113,12 @@ export interface paths {
           "application/json": components['schemas']["Problem"];
         };
         };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
         409: {
           headers: { [name: string]: unknown };
           content: {
@@ -1236,6 +1242,34 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/currencies": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              code: string;
+              decimals: number;
+            }>;
+          };
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     patch?: never;
   };

@@ -9,7 +9,7 @@ import {
   type Transaction,
 } from '../api/client';
 import { accountLabel, useAccounts } from '../hooks';
-import { decimalsOf, formatMoney, fromMinor, toMinor } from '../money';
+import { currencyCodes, decimalsOf, formatMoney, fromMinor, toMinor } from '../money';
 import { Link } from '../router';
 import { Empty, ErrorMessage, Field, formatDate, Loading, Money, Select, Success } from '../ui';
 
@@ -138,7 +138,7 @@ function OpenAccount({ onOpened }: { onOpened: () => Promise<void> }) {
           name="currency"
           value={currency}
           onChange={setCurrency}
-          options={['USD', 'EUR', 'GBP', 'JPY'].map((c) => ({ value: c, label: c }))}
+          options={currencyCodes().map((c) => ({ value: c, label: c }))}
         />
         <Field
           label="Nickname (optional)"

@@ -1,0 +1,19 @@
+import type { CommandKind, CommandKindName, MoneyCommand } from './command.ts';
+import { deposit } from './deposit.ts';
+import { transfer } from './transfer.ts';
+import { withdrawal } from './withdrawal.ts';
+
+/** Every kind of money command the engine knows; a new kind is one module and one line here. */
+const KINDS: { [K in CommandKindName]: CommandKind<Extract<MoneyCommand, { kind: K }>> } = {
+  deposit,
+  withdrawal,
+  transfer,
+};
+
+export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
+  return KINDS[command.kind] as unknown as CommandKind<C>;
+}
+
+export function kindNamed(name: CommandKindName): CommandKind {
+  return KINDS[name] as unknown as CommandKind;
+}

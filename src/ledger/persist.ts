@@ -1,0 +1,156 @@
+import { appendAudit } from '../audit/audit.ts';
+import type { Engine, Trx } from '../db/database.ts';
+import {
+  allocateIds,
+  type EntryRow,
+  insertEntries,
+  insertIdempotencyKeys,
+  insertPostings,
+  type PostingRow,
+  savePinStates,
+  setBalances,
+} from './batch-repository.ts';
+import type { BatchState, PlannedEntry } from './commands/command.ts';
+
+/**
+ * A broken invariant of the write path: a bug or a database that changed under our locks,
+ * never a customer's mistake. It is thrown, so the batch's transaction rolls back whole.
+ */
+export class LedgerInvariantError extends Error {
+  constructor(message: string) {
+    super(`ledger invariant broken: ${message}`);
+    this.name = 'LedgerInvariantError';
+  }
+}
+
+function expectRows(what: string, expected: number, actual: bigint): void {
+  if (actual !== BigInt(expected)) {
+    throw new LedgerInvariantError(
+      `${what}: expected ${expected} row(s), the database touched ${actual}`,
+    );
+  }
+}
+
+/**
+ * Checks one entry's posting rows exactly as they will be written: at least two, all in
+ * the entry's currency, and summing to zero (credits positive, debits negative).
+ */
+export function assertEntryBalances(entry: EntryRow, postings: readonly PostingRow[]): void {
+  if (postings.length < 2) {
+    throw new LedgerInvariantError(
+      `entry ${entry.id} (${entry.kind}) has ${postings.length} posting(s)`,
+    );
+  }
+  let net = 0n;
+  for (const posting of postings) {
+    if (posting.entryId !== entry.id || posting.currency !== entry.currency) {
+      throw new LedgerInvariantError(`posting ${posting.id} does not belong to entry ${entry.id}`);
+    }
+    if (posting.amountMinor <= 0n) {
+      throw new LedgerInvariantError(`posting ${posting.id} has a non-positive amount`);
+    }
+    net += posting.direction === 'credit' ? posting.amountMinor : -posting.amountMinor;
+  }
+  if (net !== 0n) {
+    throw new LedgerInvariantError(
+      `entry ${entry.id} (${entry.kind}) does not balance: its postings sum to ${net}`,
+    );
+  }
+}
+
+/** Assigns ids to the planned entries and turns them into the rows that will be written. */
+async function rowsOf(
+  trx: Trx,
+  engine: Engine,
+  now: string,
+  entries: readonly PlannedEntry[],
+): Promise<{ entryRows: EntryRow[]; postingRows: PostingRow[]; balances: Map<bigint, bigint> }> {
+  const postingCount = entries.reduce((n, entry) => n + entry.postings.length, 0);
+  const { entryIds, postingIds } = await allocateIds(trx, engine, entries.length, postingCount);
+  const entryRows: EntryRow[] = [];
+  const postingRows: PostingRow[] = [];
+  const balances = new Map<bigint, bigint>();
+  let nextPosting = 0;
+  entries.forEach((planned, index) => {
+    const entryId = entryIds[index];
+    if (entryId === undefined) throw new LedgerInvariantError('fewer entry ids than entries');
+    const entry: EntryRow = {
+      id: entryId,
+      kind: planned.kind,
+      currency: planned.currency,
+      amountMinor: planned.amountMinor,
+      description: planned.description,
+      actorUserId: planned.actorUserId,
+      createdAt: now,
+    };
+    const rows = planned.postings.map((posting): PostingRow => {
+      const postingId = postingIds[nextPosting++];
+      if (postingId === undefined)
+        throw new LedgerInvariantError('fewer posting ids than postings');
+      // Later postings of the same account carry its later running balance.
+      balances.set(posting.account.id, posting.balanceAfterMinor);
+      return {
+        id: postingId,
+        entryId,
+        accountId: posting.account.id,
+        direction: posting.direction,
+        amountMinor: posting.amountMinor,
+        currency: posting.account.currency,
+        balanceAfterMinor: posting.balanceAfterMinor,
+        counterpartyAccountId: posting.counterparty.id,
+        createdAt: now,
+      };
+    });
+    assertEntryBalances(entry, rows);
+    const own = rows[0];
+    if (own !== undefined) planned.outcome.transaction.id = own.id.toString();
+    entryRows.push(entry);
+    postingRows.push(...rows);
+  });
+  return { entryRows, postingRows, balances };
+}
+
+/**
+ * The one persist step of the write path: writes everything the batch decided, in its
+ * transaction, and checks that every write touched exactly the rows it meant to. Any
+ * mismatch throws a `LedgerInvariantError`, and the transaction (the whole batch) rolls
+ * back: nothing is half done.
+ *
+ * Order: balances first (a vanished account is caught before anything else is written),
+ * then entries and postings, idempotency keys, PIN counters, audit events, and last the
+ * extra rows of the batch (`batch.extraWrites`: holds and other rows of command kinds).
+ * Rows every batch writes for all its entries (an events outbox) belong at the marked place
+ * below, in the same transaction.
+ */
+export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState): Promise<void> {
+  const { now } = batch;
+  if (batch.entries.length > 0) {
+    const { entryRows, postingRows, balances } = await rowsOf(trx, engine, now, batch.entries);
+    const balanceRows = [...balances].map(([accountId, balanceMinor]) => ({
+      accountId,
+      balanceMinor,
+    }));
+    expectRows('account balances', balanceRows.length, await setBalances(trx, engine, balanceRows));
+    expectRows('journal entries', entryRows.length, await insertEntries(trx, engine, entryRows));
+    expectRows('postings', postingRows.length, await insertPostings(trx, engine, postingRows));
+  }
+  if (batch.keysToStore.length > 0) {
+    const keys = batch.keysToStore.map((k) => ({
+      userId: k.userId,
+      key: k.key,
+      requestHash: k.requestHash,
+      outcome: JSON.stringify(k.outcome),
+      now,
+    }));
+    expectRows('idempotency keys', keys.length, await insertIdempotencyKeys(trx, keys));
+  }
+  if (batch.pinStates.size > 0) {
+    const states = [...batch.pinStates.values()];
+    expectRows('PIN counters', states.length, await savePinStates(trx, states, now));
+  }
+  for (const event of batch.audit) await appendAudit(trx, engine, event, now);
+  // Rows written for every entry of the batch (an events outbox) go here.
+  for (const write of batch.extraWrites) {
+    await write({ trx, engine, now, entries: batch.entries });
+  }
+}

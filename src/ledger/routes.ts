@@ -1,0 +1,141 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type TObject, Type } from 'typebox';
+import type { TokenService } from '../auth/tokens.ts';
+import { CorebankError } from '../errors.ts';
+import { authenticatedRoutes, principalOf } from '../http/auth-guard.ts';
+import {
+  AccountNumberParam,
+  Amount,
+  CurrencyCode,
+  Description,
+  errorResponses,
+  IdempotencyHeaders,
+  Pin,
+  Security,
+  TransactionSchema,
+} from '../http/schemas.ts';
+import type { App } from '../http/types.ts';
+import type { CommandKindName, CommandOutcome } from './commands/command.ts';
+import type { MoneyRequest, MoneyService } from './money-service.ts';
+import type { TransactionView } from './transaction-view.ts';
+
+/**
+ * The money routes: the first stage of the write path (route → command → batcher → engine →
+ * persist → outcome → answer). A route validates the body by schema and authenticates the
+ * caller (once, for the whole group), hands the request to the money service, and turns
+ * the command's outcome into the HTTP answer: the only place an outcome becomes a status.
+ */
+
+const AccountParams = Type.Object({ accountNumber: AccountNumberParam });
+
+function moneySchema(summary: string, body: TObject) {
+  return {
+    schema: {
+      tags: ['money'],
+      summary,
+      security: Security,
+      params: AccountParams,
+      headers: IdempotencyHeaders,
+      body,
+      response: {
+        201: TransactionSchema,
+        ...errorResponses(400, 401, 403, 404, 409, 413, 422, 423),
+      },
+    },
+  };
+}
+
+/**
+ * Answers a money command: 201 with the transaction, or the command's error. A replayed
+ * outcome (same Idempotency-Key, same request) is answered exactly as the first time and
+ * marked with `Idempotent-Replayed: true`.
+ */
+function answer(reply: FastifyReply, outcome: CommandOutcome): TransactionView {
+  if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+  if (!outcome.ok) {
+    throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+  }
+  reply.status(201);
+  return outcome.transaction;
+}
+
+type MoneyRouteRequest = FastifyRequest<{
+  Params: { accountNumber: string };
+  Body: MoneyRequest;
+  Headers: { 'idempotency-key'?: string };
+}>;
+
+export function registerMoneyRoutes(
+  app: App,
+  services: { money: MoneyService; tokens: TokenService },
+): void {
+  const { money } = services;
+  const submit =
+    (kind: CommandKindName) => async (request: MoneyRouteRequest, reply: FastifyReply) =>
+      answer(
+        reply,
+        await money.submit(
+          kind,
+          principalOf(request),
+          request.params.accountNumber,
+          request.body,
+          request.headers['idempotency-key'] ?? null,
+          request.ip,
+        ),
+      );
+
+  // Every money route needs a caller: authenticated once for the group, before the body is
+  // parsed, so an anonymous caller learns nothing about validation rules.
+  authenticatedRoutes(app, services.tokens, (scope) => {
+    scope.post(
+      '/api/v1/accounts/:accountNumber/deposits',
+      moneySchema(
+        'Deposit cash into an account',
+        Type.Object(
+          {
+            amount: Amount,
+            currency: Type.Optional(CurrencyCode),
+            description: Type.Optional(Description),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      submit('deposit'),
+    );
+
+    scope.post(
+      '/api/v1/accounts/:accountNumber/withdrawals',
+      moneySchema(
+        'Withdraw cash (customers confirm with their PIN)',
+        Type.Object(
+          {
+            amount: Amount,
+            pin: Type.Optional(Pin),
+            currency: Type.Optional(CurrencyCode),
+            description: Type.Optional(Description),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      submit('withdrawal'),
+    );
+
+    scope.post(
+      '/api/v1/accounts/:accountNumber/transfers',
+      moneySchema(
+        'Transfer to another account (confirm with your PIN)',
+        Type.Object(
+          {
+            toAccount: Type.String({ maxLength: 64 }),
+            amount: Amount,
+            pin: Pin,
+            currency: Type.Optional(CurrencyCode),
+            description: Type.Optional(Description),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      submit('transfer'),
+    );
+  });
+}

@@ -1,0 +1,169 @@
+import type { AuditEvent } from '../audit/audit.ts';
+import { verifyPin } from '../auth/pin.ts';
+import { hasRole, isCashStaff, isReadingStaff, type Principal } from '../auth/roles.ts';
+import type { PinState, UserGate } from './batch-repository.ts';
+import { type LockedAccount, type Refusal, refuse } from './commands/command.ts';
+
+/**
+ * The rules of money movement, each written once. Every rule returns a refusal (an outcome
+ * code with its message) or null; none throws. The checks before batching (against
+ * immutable, cached account facts) and the engine (against the locked rows) call the same
+ * functions, so the early answer and the final one cannot disagree.
+ */
+
+/** What never changes about an account once opened: enough to decide who may touch it. */
+export interface AccountFacts {
+  userId: string | null;
+  kind: 'customer' | 'system';
+  currency: string;
+}
+
+/** Auditors read everything and move nothing. */
+export function mayMoveMoney(actor: Principal): Refusal | null {
+  return hasRole(actor, 'customer', 'teller', 'admin')
+    ? null
+    : refuse('FORBIDDEN', 'this role may not move money');
+}
+
+/**
+ * How the actor reaches the account a command acts on: as its owner, or through staff
+ * powers (tellers and admins, for kinds that grant them). Checked before anything that
+ * reveals a fact about the account (its currency, status or balance): another customer's
+ * account answers exactly like a missing one. Staff may not use any money command on
+ * accounts they own themselves: whoever holds the bank's powers must not deal with
+ * themselves (a teller could otherwise deposit to their own account without a PIN).
+ */
+export function accessTo(
+  actor: Principal,
+  account: AccountFacts | undefined | null,
+  staffPowers: boolean,
+): 'owner' | 'staff' | Refusal {
+  if (account === undefined || account === null || account.kind !== 'customer') {
+    return refuse('NOT_FOUND', 'account not found');
+  }
+  if (account.userId === actor.userId) {
+    return isCashStaff(actor)
+      ? refuse('FORBIDDEN', 'staff may not move money on their own accounts')
+      : 'owner';
+  }
+  return staffPowers && isCashStaff(actor) ? 'staff' : refuse('NOT_FOUND', 'account not found');
+}
+
+export function userNotLocked(gate: UserGate): Refusal | null {
+  return gate.locked
+    ? refuse('USER_LOCKED', 'this user is locked; contact the bank to unlock it')
+    : null;
+}
+
+export function currencyMatches(account: AccountFacts, currency: string): Refusal | null {
+  return account.currency === currency
+    ? null
+    : refuse(
+        'CURRENCY_MISMATCH',
+        `the account holds ${account.currency}, not ${currency}`,
+        'currency',
+      );
+}
+
+export function notFrozen(account: LockedAccount): Refusal | null {
+  return account.status === 'frozen'
+    ? refuse('ACCOUNT_FROZEN', `account ${account.accountNumber} is frozen`)
+    : null;
+}
+
+/** The refusal customers get for another customer's destination, whatever the reason. */
+const DESTINATION_REFUSED = 'the destination account cannot receive this transfer';
+
+/**
+ * The destination of a transfer must exist, be a customer account in the source's
+ * currency, and not be frozen. The reason is precise only to those who may read the
+ * destination anyway (its owner, reading staff): to anyone else, "holds EUR" or "is frozen"
+ * would leak another customer's account facts, so they get one generic message (the code
+ * and status stay those of the contract).
+ */
+export function destinationAccepts(
+  actor: Principal,
+  source: LockedAccount,
+  destination: LockedAccount | undefined,
+): Refusal | null {
+  if (destination === undefined || destination.kind !== 'customer') {
+    return refuse('NOT_FOUND', 'destination account not found', 'toAccount');
+  }
+  const precise = destination.userId === actor.userId || isReadingStaff(actor);
+  if (destination.currency !== source.currency) {
+    return refuse(
+      'CURRENCY_MISMATCH',
+      precise
+        ? `the destination account holds ${destination.currency}, not ${source.currency}`
+        : DESTINATION_REFUSED,
+      'toAccount',
+    );
+  }
+  if (destination.status === 'frozen') {
+    return refuse(
+      'ACCOUNT_FROZEN',
+      precise ? `account ${destination.accountNumber} is frozen` : DESTINATION_REFUSED,
+    );
+  }
+  return null;
+}
+
+/**
+ * Money the account may still spend: its balance less its pending holds. The one place
+ * "available" is computed; call it only on a locked account of the running batch.
+ */
+export function availableMinor(account: LockedAccount): bigint {
+  return account.balanceMinor - account.pendingHoldsMinor;
+}
+
+export function sufficientFunds(account: LockedAccount, debitMinor: bigint): Refusal | null {
+  return availableMinor(account) >= debitMinor
+    ? null
+    : refuse('INSUFFICIENT_FUNDS', 'the account balance is lower than the amount', 'amount');
+}
+
+export interface PinCheck {
+  pepper: Buffer;
+  maxAttempts: number;
+  now: string;
+  clientIp: string | null;
+  /** Where changed attempt counters and lock events are collected for the persist step. */
+  pinStates: Map<string, PinState>;
+  audit: AuditEvent[];
+}
+
+/**
+ * Checks the transaction PIN, counting wrong ones under the user's row lock, and locks the
+ * user at the limit. Refusals are not stored under the idempotency key: a retry with the
+ * right PIN and the same key must still be able to go through.
+ */
+export function pinIsRight(gate: UserGate, pin: string | null, check: PinCheck): Refusal | null {
+  if (gate.pinHash === null) {
+    return refuse('PIN_NOT_SET', 'set a transaction PIN first (PUT /api/v1/me/pin)');
+  }
+  if (verifyPin(check.pepper, gate.id, pin ?? '', gate.pinHash)) {
+    if (gate.failedPinAttempts > 0) {
+      gate.failedPinAttempts = 0;
+      check.pinStates.set(gate.id, { userId: gate.id, failedPinAttempts: 0, lockedAt: null });
+    }
+    return null;
+  }
+  gate.failedPinAttempts += 1;
+  const lock = gate.failedPinAttempts >= check.maxAttempts;
+  check.pinStates.set(gate.id, {
+    userId: gate.id,
+    failedPinAttempts: gate.failedPinAttempts,
+    lockedAt: lock ? check.now : null,
+  });
+  if (!lock) return refuse('INVALID_PIN', 'the transaction PIN is wrong', 'pin');
+  gate.locked = true;
+  check.audit.push({
+    actorUserId: gate.id,
+    action: 'user.locked',
+    target: `user:${gate.id}`,
+    outcome: 'success',
+    ip: check.clientIp,
+    details: { reason: 'too many wrong transaction PINs', attempts: gate.failedPinAttempts },
+  });
+  return refuse('USER_LOCKED', 'too many wrong PINs; the user is locked until the bank unlocks it');
+}
