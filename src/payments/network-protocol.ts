@@ -13,6 +13,17 @@ export const BANK_CODE_PATTERN = /^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}$/;
 /** The sender's own id for a payment (Corebank's payment id). */
 export const INSTRUCTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Whether plain HTTP is acceptable for this network URL. Only loopback (a sandbox network on
+ * the same machine) may skip TLS: credentials and payment instructions to any other host go
+ * over HTTPS or not at all.
+ */
+export function networkUrlAllowsHttp(url: URL): boolean {
+  return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}
+
 /** The one OAuth 2.0 scope the payments API requires. */
 export const PAYMENTS_SCOPE = 'payments';
 
