@@ -51,6 +51,22 @@ export interface DeliveryLogEntry {
   error: string | null;
 }
 
+/** `GET /control/stats`: counters since the process started, and payments by status. */
+export interface ClearingStats {
+  tokensIssued: number;
+  tokenRequestsRefused: number;
+  paymentsSubmitted: number;
+  paymentsReplayed: number;
+  unauthorizedCalls: number;
+  refusedConnections: number;
+  failedCalls: number;
+  payments: number;
+  accepted: number;
+  settled: number;
+  rejected: number;
+  returned: number;
+}
+
 export class ClearingHouseProcess {
   readonly child: ChildProcess;
   readonly baseUrl: string;
@@ -130,8 +146,8 @@ export class ClearingHouseProcess {
     return response.body.data;
   }
 
-  async stats(): Promise<Record<string, number>> {
-    return (await this.control<Record<string, number>>('GET', '/control/stats')).body;
+  async stats(): Promise<ClearingStats> {
+    return (await this.control<ClearingStats>('GET', '/control/stats')).body;
   }
 
   /** A raw token request, Basic-authenticated, form-encoded. */
