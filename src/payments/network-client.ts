@@ -70,8 +70,7 @@ export class PaymentNetworkClient {
   #token: CachedToken | undefined;
   /** The token request in flight, shared by every caller that needs a token meanwhile. */
   #pending: Promise<NetworkResult<string>> | undefined;
-  /** Token requests made, for tests and metrics. */
-  tokenRequests = 0;
+  #tokenRequests = 0;
 
   constructor(options: PaymentNetworkClientOptions) {
     const url = new URL(options.baseUrl);
@@ -92,10 +91,27 @@ export class PaymentNetworkClient {
   async submitPayment(instruction: PaymentInstruction): Promise<NetworkResult<SubmitAccepted>> {
     const result = await this.#call('POST', '/v1/payments', instruction);
     if (!result.ok) return result;
+    const payment = result.value.body as NetworkPayment;
+    if (
+      payment.instructionId !== instruction.instructionId ||
+      payment.amount !== instruction.amount
+    ) {
+      // The network answered for another instruction: believing it could settle the wrong
+      // payment, so it is reported as a refusal that needs a person, never as accepted.
+      return {
+        ok: false,
+        failure: {
+          kind: 'refused',
+          status: result.value.status,
+          code: 'INCONSISTENT_ANSWER',
+          detail: `answer for ${payment.instructionId}, not ${instruction.instructionId}`,
+        },
+      };
+    }
     return {
       ok: true,
       value: {
-        payment: result.value.body as NetworkPayment,
+        payment,
         replayed: result.value.headers.get('idempotent-replayed') === 'true',
       },
     };
@@ -131,6 +147,11 @@ export class PaymentNetworkClient {
     return result.ok ? { ok: true, value: result.value.body as SettlementReport } : result;
   }
 
+  /** Token requests made so far, for tests and metrics. */
+  get tokenRequests(): number {
+    return this.#tokenRequests;
+  }
+
   /** Forgets the cached token (the next call fetches a new one). */
   forgetToken(): void {
     this.#token = undefined;
@@ -145,7 +166,7 @@ export class PaymentNetworkClient {
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
-  ): Promise<NetworkResult<{ body: unknown; headers: Headers }>> {
+  ): Promise<NetworkResult<{ status: number; body: unknown; headers: Headers }>> {
     for (let attempt = 1; attempt <= 2; attempt += 1) {
       const token = await this.#accessToken();
       if (!token.ok) return token;
@@ -183,7 +204,10 @@ export class PaymentNetworkClient {
         parsed = undefined;
       }
       if (response.status >= 200 && response.status < 300 && parsed !== undefined) {
-        return { ok: true, value: { body: parsed, headers: response.headers } };
+        return {
+          ok: true,
+          value: { status: response.status, body: parsed, headers: response.headers },
+        };
       }
       const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<
         string,
@@ -221,7 +245,7 @@ export class PaymentNetworkClient {
   }
 
   async #fetchToken(): Promise<NetworkResult<string>> {
-    this.tokenRequests += 1;
+    this.#tokenRequests += 1;
     const requestedAtMs = this.#nowMs();
     const options: oauth.ClientCredentialsGrantRequestOptions = {
       signal: AbortSignal.timeout(this.#timeoutMs),
