@@ -1,5 +1,7 @@
 import net from 'node:net';
 import path from 'node:path';
+import { BANK_CODE_PATTERN, networkUrlAllowsHttp } from './payments/network-protocol.ts';
+import { webhookKeyOf } from './payments/network-webhooks.ts';
 
 /**
  * Every environment variable Corebank reads, parsed and validated in one place. Nothing
@@ -67,6 +69,15 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /** Fastify `trustProxy`: false, a hop count, or addresses/CIDRs/named ranges of proxies. */
   trustProxy: false | number | string[];
+  /** This bank's code on the payment network (8 characters, BIC-style, e.g. `CORBUS33`). */
+  bankCode: string;
+  /**
+   * The payment network (src/payments/network-client.ts); undefined when `PAYMENT_NETWORK_URL`
+   * is unset. The client secret and webhook secret are secrets: never logged.
+   */
+  paymentNetwork:
+    | { url: string; clientId: string; clientSecret: string; webhookSecret: string }
+    | undefined;
   /** Secrets supplied by the environment (required in production). */
   secrets: {
     jwtPrivateKeyPem: string | undefined;
@@ -172,6 +183,56 @@ function parseTrustProxy(raw: string | undefined): false | number | string[] {
   return entries;
 }
 
+/**
+ * The payment network's connection: all four variables together or none. The URL must be
+ * https:// except on loopback (a sandbox network beside the server), because the client
+ * secret and the payment instructions travel over it; the webhook secret must be a Standard
+ * Webhooks `whsec_` secret of 24–64 bytes.
+ */
+function parsePaymentNetwork(env: Env): Config['paymentNetwork'] {
+  const names = [
+    'PAYMENT_NETWORK_URL',
+    'PAYMENT_NETWORK_CLIENT_ID',
+    'PAYMENT_NETWORK_CLIENT_SECRET',
+    'PAYMENT_NETWORK_WEBHOOK_SECRET',
+  ] as const;
+  const [url, clientId, clientSecret, webhookSecret] = names.map((name) => optional(env, name));
+  if (url === undefined && clientId === undefined && clientSecret === undefined) {
+    if (webhookSecret !== undefined) {
+      throw new ConfigError('PAYMENT_NETWORK_WEBHOOK_SECRET needs PAYMENT_NETWORK_URL');
+    }
+    return undefined;
+  }
+  const missing = names.filter((name) => optional(env, name) === undefined);
+  if (
+    missing.length > 0 ||
+    url === undefined ||
+    clientId === undefined ||
+    clientSecret === undefined ||
+    webhookSecret === undefined
+  ) {
+    throw new ConfigError(`the payment network also needs ${missing.join(', ')}`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('PAYMENT_NETWORK_URL must be an https:// URL');
+  }
+  if (
+    parsed.protocol !== 'https:' &&
+    !(parsed.protocol === 'http:' && networkUrlAllowsHttp(parsed))
+  ) {
+    throw new ConfigError('PAYMENT_NETWORK_URL must be https:// (http:// only on loopback)');
+  }
+  try {
+    webhookKeyOf(webhookSecret);
+  } catch (error) {
+    throw new ConfigError(`PAYMENT_NETWORK_WEBHOOK_SECRET: ${(error as Error).message}`);
+  }
+  return { url, clientId, clientSecret, webhookSecret };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -212,6 +273,13 @@ export function loadConfig(env: Env = process.env): Config {
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
     throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
+  const bankCode = text(env, 'BANK_CODE', 'CORBUS33');
+  if (!BANK_CODE_PATTERN.test(bankCode)) {
+    throw new ConfigError(
+      'BANK_CODE must be 8 characters, BIC-style: 4 letters, 2 letters of country, 2 letters or digits (e.g. CORBUS33)',
+    );
+  }
+  const paymentNetwork = parsePaymentNetwork(env);
   return {
     env: nodeEnv,
     host: text(env, 'HOST', '127.0.0.1'),
@@ -259,6 +327,8 @@ export function loadConfig(env: Env = process.env): Config {
         ? undefined
         : { certFile: path.resolve(tlsCertFile), keyFile: path.resolve(tlsKeyFile) },
     trustProxy: parseTrustProxy(optional(env, 'TRUST_PROXY')),
+    bankCode,
+    paymentNetwork,
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),
       jwtKeyId: optional(env, 'JWT_KEY_ID'),

@@ -146,6 +146,13 @@ export interface MfaRecoveryCodesTable {
   created_at: Timestamp;
 }
 
+/** Payment-network webhook ids already taken (src/payments/seen-webhook-ids-repository.ts). */
+export interface NetworkWebhookIdsTable {
+  id: string;
+  received_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
@@ -160,4 +167,5 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   user_mfa: UserMfaTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
+  network_webhook_ids: NetworkWebhookIdsTable;
 }
