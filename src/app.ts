@@ -35,6 +35,7 @@ import { registerWebDashboard } from './http/web-dashboard.ts';
 import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
+import { registerStatementsAndStandingOrders } from './statements/register.ts';
 
 export interface AppDeps {
   config: Config;
@@ -178,6 +179,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }),
     tokens,
   });
+
+  // Statements, balances in time and standing orders (with their scheduler).
+  registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(
