@@ -54,6 +54,12 @@ export interface TransferCommand extends CommandBase {
   accountNumber: string;
   toAccountNumber: string;
   pin: string | null;
+  /**
+   * Set for a run of a standing order, whose PIN was checked when the customer created it
+   * (src/standing-orders/): the run needs no PIN. Every other rule (locked user, ownership,
+   * frozen accounts, funds) applies as to any transfer.
+   */
+  preAuthorisedBy?: { standingOrderId: string };
 }
 
 export type MoneyCommand = DepositCommand | WithdrawalCommand | TransferCommand;
@@ -216,7 +222,8 @@ export class LedgerEngine {
       return failure('NOT_FOUND', 'account not found');
     }
 
-    if (command.kind !== 'deposit' && !actsAsStaff) {
+    const preAuthorised = command.kind === 'transfer' && command.preAuthorisedBy !== undefined;
+    if (command.kind !== 'deposit' && !actsAsStaff && !preAuthorised) {
       const refusal = this.#checkPin(state, gate, command);
       if (refusal !== null) return refusal;
     }
