@@ -37,6 +37,7 @@ import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
 import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
+import { registerStatementsAndStandingOrders } from './statements/register.ts';
 
 export interface AppDeps {
   config: Config;
@@ -182,6 +183,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }),
     tokens,
   });
+
+  // Statements, balances in time and standing orders (with their scheduler).
+  registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(

@@ -78,6 +78,17 @@ export interface Config {
   paymentNetwork:
     | { url: string; clientId: string; clientSecret: string; webhookSecret: string }
     | undefined;
+  /** IANA time zone whose calendar months statements cover (default UTC). */
+  statementTimeZone: string;
+  /** The in-process standing-order scheduler (src/standing-orders/scheduler.ts). */
+  standingOrders: {
+    schedulerEnabled: boolean;
+    pollIntervalMs: number;
+    /** How long a process may work on one run before another may take it over. */
+    leaseMs: number;
+    /** Tests only: kill the process at a chosen point of a run, to prove recovery. */
+    fault: 'none' | 'crash-after-transfer';
+  };
   /** Secrets supplied by the environment (required in production). */
   secrets: {
     jwtPrivateKeyPem: string | undefined;
@@ -280,6 +291,23 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   const paymentNetwork = parsePaymentNetwork(env);
+  const statementTimeZone = text(env, 'STATEMENT_TIME_ZONE', 'UTC');
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: statementTimeZone });
+  } catch {
+    throw new ConfigError(`STATEMENT_TIME_ZONE "${statementTimeZone}" is not an IANA time zone`);
+  }
+  const schedulerSwitch = text(env, 'STANDING_ORDERS_SCHEDULER', 'on');
+  if (schedulerSwitch !== 'on' && schedulerSwitch !== 'off') {
+    throw new ConfigError(`STANDING_ORDERS_SCHEDULER must be on or off, got "${schedulerSwitch}"`);
+  }
+  const standingOrdersFault = text(env, 'STANDING_ORDERS_FAULT', 'none');
+  if (standingOrdersFault !== 'none' && standingOrdersFault !== 'crash-after-transfer') {
+    throw new ConfigError('STANDING_ORDERS_FAULT must be none or crash-after-transfer');
+  }
+  if (standingOrdersFault !== 'none' && nodeEnv === 'production') {
+    throw new ConfigError('STANDING_ORDERS_FAULT is for tests and refused in production');
+  }
   return {
     env: nodeEnv,
     host: text(env, 'HOST', '127.0.0.1'),
@@ -329,6 +357,13 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: parseTrustProxy(optional(env, 'TRUST_PROXY')),
     bankCode,
     paymentNetwork,
+    statementTimeZone,
+    standingOrders: {
+      schedulerEnabled: schedulerSwitch === 'on',
+      pollIntervalMs: integer(env, 'STANDING_ORDERS_POLL_INTERVAL_MS', 60_000, 50, 3_600_000),
+      leaseMs: integer(env, 'STANDING_ORDERS_LEASE_MS', 120_000, 500, 3_600_000),
+      fault: standingOrdersFault,
+    },
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),
       jwtKeyId: optional(env, 'JWT_KEY_ID'),

@@ -32,6 +32,9 @@ export const ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'SERVICE_UNAVAILABLE',
   'INTERNAL',
+  'NOT_ACCEPTABLE',
+  'BENEFICIARY_NOT_SUPPORTED',
+  'STANDING_ORDER_LIMIT_REACHED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

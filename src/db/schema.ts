@@ -153,6 +153,40 @@ export interface NetworkWebhookIdsTable {
   expires_at: Timestamp;
 }
 
+export interface StandingOrdersTable {
+  id: string;
+  user_id: string;
+  account_id: bigint;
+  to_account_id: bigint;
+  amount_minor: bigint;
+  currency: string;
+  frequency: 'daily' | 'weekly' | 'monthly';
+  /** Dates are `YYYY-MM-DD` (UTC calendar days). */
+  start_date: string;
+  end_date: string | null;
+  description: string | null;
+  status: 'active' | 'cancelled' | 'stopped' | 'completed';
+  stop_reason: string | null;
+  next_due_date: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface StandingOrderRunsTable {
+  order_id: string;
+  due_date: string;
+  attempt: bigint;
+  run_on: string;
+  status: 'pending' | 'done' | 'failed';
+  transaction_id: string | null;
+  reason: string | null;
+  detail: string | null;
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  created_at: Timestamp;
+  completed_at: Timestamp | null;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
@@ -168,4 +202,6 @@ export interface Database {
   user_mfa: UserMfaTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
   network_webhook_ids: NetworkWebhookIdsTable;
+  standing_orders: StandingOrdersTable;
+  standing_order_runs: StandingOrderRunsTable;
 }

@@ -31,6 +31,9 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   MFA_NOT_ENABLED: 409,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
+  NOT_ACCEPTABLE: 406,
+  BENEFICIARY_NOT_SUPPORTED: 422,
+  STANDING_ORDER_LIMIT_REACHED: 409,
 };
 
 const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
@@ -62,6 +65,9 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   MFA_NOT_ENABLED: 'Two-factor authentication is not enabled',
   INTERNAL: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service unavailable',
+  NOT_ACCEPTABLE: 'No acceptable representation',
+  BENEFICIARY_NOT_SUPPORTED: 'Payments to other banks are not available yet',
+  STANDING_ORDER_LIMIT_REACHED: 'Too many standing orders',
 };
 
 export interface Problem {

@@ -12,6 +12,8 @@ import { LoginPage, RegisterPage } from './pages/Auth';
 import { DashboardPage } from './pages/Dashboard';
 import { MovePage } from './pages/Move';
 import { SecurityPage } from './pages/Security';
+import { StandingOrdersPage } from './pages/StandingOrders';
+import { StatementsPage } from './pages/Statements';
 import { TransactionsPage } from './pages/Transactions';
 import { TransferPage } from './pages/Transfer';
 import { Link, navigate, usePath } from './router';
@@ -60,6 +62,8 @@ export function App() {
       '/move': 'Deposit and withdraw',
       '/transfer': 'Transfer',
       '/transactions': 'Transactions',
+      '/statements': 'Statements',
+      '/standing-orders': 'Standing orders',
       '/security': 'Security',
       '/admin': 'Staff',
     };
@@ -110,6 +114,8 @@ export function App() {
     ['/move', 'Deposit & withdraw'],
     ['/transfer', 'Transfer'],
     ['/transactions', 'Transactions'],
+    ['/statements', 'Statements'],
+    ['/standing-orders', 'Standing orders'],
     ['/security', 'Security'],
   ];
   if (staff) nav.push(['/admin', 'Staff']);
@@ -128,6 +134,8 @@ export function App() {
   } else if (path === '/move') page = <MovePage />;
   else if (path === '/transfer') page = <TransferPage />;
   else if (path === '/transactions') page = <TransactionsPage />;
+  else if (path === '/statements') page = <StatementsPage />;
+  else if (path === '/standing-orders') page = <StandingOrdersPage />;
   else if (path === '/security') page = <SecurityPage me={me} onChanged={loadMe} />;
   else page = <DashboardPage me={me} />;
 

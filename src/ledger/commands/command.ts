@@ -40,6 +40,12 @@ export interface TransferCommand extends CommandBase {
   kind: 'transfer';
   toAccountNumber: string;
   pin: string | null;
+  /**
+   * Set for a run of a standing order, whose PIN was checked when the customer created it
+   * (src/standing-orders/): the run needs no PIN. Every other rule (locked user, ownership,
+   * frozen accounts, funds) applies as to any transfer.
+   */
+  preAuthorisedBy?: { standingOrderId: string };
 }
 
 export type MoneyCommand = DepositCommand | WithdrawalCommand | TransferCommand;

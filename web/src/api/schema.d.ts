@@ -182,6 +182,56 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/api/v1/accounts/{accountNumber}/balance": {
+    get: {
+      parameters: {
+        query?: {
+          at?: string;
+        };
+        header?: never;
+        path: {
+          accountNumber: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            accountNumber: string;
+            at: string;
+            balance: string;
+            currency: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
   "/api/v1/accounts/{accountNumber}/deposits": {
     get?: never;
     put?: never;
@@ -273,6 +323,233 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/accounts/{accountNumber}/standing-orders": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          accountNumber: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              id: string;
+              accountNumber: string;
+              toAccount: string;
+              beneficiary: null;
+              amount: string;
+              currency: string;
+              frequency: "daily" | "weekly" | "monthly";
+              startDate: string;
+              endDate: string | null;
+              description: string | null;
+              status: "active" | "cancelled" | "stopped" | "completed";
+              stopReason: string | null;
+              nextDueDate: string | null;
+              createdAt: string;
+            }>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          accountNumber: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            toAccount?: string;
+            beneficiary?: Record<string, unknown>;
+            amount: string;
+            frequency: "daily" | "weekly" | "monthly";
+            startDate: string;
+            endDate?: string;
+            pin: string;
+            description?: string;
+          };
+        };
+      };
+      responses: {
+        201: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            accountNumber: string;
+            toAccount: string;
+            beneficiary: null;
+            amount: string;
+            currency: string;
+            frequency: "daily" | "weekly" | "monthly";
+            startDate: string;
+            endDate: string | null;
+            description: string | null;
+            status: "active" | "cancelled" | "stopped" | "completed";
+            stopReason: string | null;
+            nextDueDate: string | null;
+            createdAt: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/accounts/{accountNumber}/statements/{month}": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          accountNumber: string;
+          month: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            accountNumber: string;
+            currency: string;
+            period: {
+              from: string;
+              to: string;
+            };
+            month: string;
+            timeZone: string;
+            monthToDate: boolean;
+            openingBalance: string;
+            closingBalance: string;
+            totalCredits: string;
+            totalDebits: string;
+            lineCount: number;
+            lines: Array<{
+              id: string;
+              accountNumber: string;
+              type: "deposit" | "withdrawal" | "transfer_in" | "transfer_out";
+              direction: "credit" | "debit";
+              amount: string;
+              currency: string;
+              balanceAfter: string;
+              counterpartyAccount: string | null;
+              description: string | null;
+              createdAt: string;
+            }>;
+          };
+          "text/csv": string;
+          "application/pdf": string;
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        406: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     patch?: never;
   };
@@ -1585,6 +1862,105 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/standing-orders/{id}": {
+    get?: never;
+    put?: never;
+    post?: never;
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        204: {
+          headers: { [name: string]: unknown };
+          content: never;
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    patch?: never;
+  };
+  "/api/v1/standing-orders/{id}/runs": {
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              dueDate: string;
+              attempt: number;
+              status: "done" | "failed";
+              transactionId?: string;
+              paymentId?: string;
+              reason?: string;
+              detail?: string;
+              ranAt: string | null;
+            }>;
+            nextCursor: string | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     patch?: never;
   };
