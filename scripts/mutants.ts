@@ -6,6 +6,7 @@
  *
  *   npm run mutants                 every mutant
  *   npm run mutants -- 3 7          only mutants 3 and 7 (1-based)
+ *   npm run mutants -- --baseline   the control: their tests pass on the unmutated tree
  *
  * Not run in CI: it runs dozens of test suites and takes a while. The working tree is
  * never touched; the copy lives in a temporary directory.
@@ -319,6 +320,21 @@ for (const [number, mutant] of chosen) {
 if (process.argv.includes('--check')) process.exit(0);
 
 const dir = copyTree();
+if (process.argv.includes('--baseline')) {
+  // The control: every chosen mutant's tests pass on the unmutated copy, so a "killed"
+  // mutant was killed by what it changed and not by a test that fails anyway.
+  let failed = 0;
+  try {
+    for (const [number, mutant] of chosen) {
+      const { killed: broken, seconds } = run(dir, mutant);
+      if (broken) failed += 1;
+      process.stdout.write(`${broken ? 'FAILS' : 'passes'} unmutated: ${number}. (${seconds} s)\n`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(failed === 0 ? 0 : 1);
+}
 let killed = 0;
 const survivors: string[] = [];
 try {
