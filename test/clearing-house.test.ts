@@ -548,6 +548,32 @@ describe('clearing house: a real payment network process', () => {
       assert.deepEqual(verdicts, [true, false, false]);
     });
 
+    it('webhook retries are bounded: a receiver that always fails gets exactly the configured attempts', async () => {
+      const sent = instruction();
+      bravoReceiver.answer = (delivery) =>
+        eventOf(delivery).data.instructionId === sent.instructionId
+          ? { status: 503 }
+          : { status: 200 };
+      const { payment } = ok(await clientFor(house, alfa).submitPayment(sent));
+      // CLEARING_WEBHOOK_MAX_ATTEMPTS is 5 in the test helper; retries wait 100, 200, 400, 800 ms.
+      await bravoReceiver.waitFor(forPayment(payment.id, 'payment.received'), 5);
+      await sleep(2_000);
+      assert.equal(bravoReceiver.matching(forPayment(payment.id)).length, 5, 'no sixth attempt');
+      const log = (await house.deliveries(BRAVO)).filter((entry) => entry.paymentId === payment.id);
+      assert.deepEqual(
+        log.map((entry) => entry.outcome),
+        ['failed', 'failed', 'failed', 'failed', 'failed'],
+      );
+      const gaps = log
+        .slice(1)
+        .map((entry, i) => Date.parse(entry.at) - Date.parse(log[i]?.at ?? ''));
+      assert.ok(
+        gaps.every((gap, i) => gap >= 100 * 2 ** i - 25),
+        `back-off doubles: ${gaps.join(', ')} ms`,
+      );
+      assert.match(house.stdout, /webhook delivery given up/);
+    });
+
     it('duplicate deliveries: every event arrives twice with the same webhook-id; the verifier takes it once', async () => {
       await house.setFaults({ duplicateDeliveries: true });
       const { payment } = ok(await clientFor(house, alfa).submitPayment(instruction()));
