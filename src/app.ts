@@ -35,6 +35,8 @@ import { registerWebDashboard } from './http/web-dashboard.ts';
 import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
+import { registerAccountHolderRoutes } from './payees/account-holder-routes.ts';
+import { registerStaffCustomerRoutes } from './staff/customers-routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -178,6 +180,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }),
     tokens,
   });
+  // The dashboard's cash desk and payee check (issue 16): reads only, over the existing tables.
+  registerStaffCustomerRoutes(app, { db: database.db, tokens });
+  registerAccountHolderRoutes(app, { db: database.db, tokens, config });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(
