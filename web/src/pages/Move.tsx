@@ -2,6 +2,7 @@ import { type FormEvent, useEffect, useState } from 'react';
 import { api, idempotencyKey, type Problem, problemOf, type Transaction } from '../api/client';
 import { accountLabel, useAccounts } from '../hooks';
 import { amountProblem } from '../money';
+import { Receipt } from '../receipt';
 import {
   Empty,
   ErrorMessage,
@@ -158,6 +159,7 @@ export function MovePage() {
           <Money amount={done.balanceAfter} currency={done.currency} />.
         </Success>
       ) : null}
+      {done !== null ? <Receipt transaction={done} /> : null}
     </section>
   );
 }
