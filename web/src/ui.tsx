@@ -34,6 +34,10 @@ const FIELD_RULES: Record<string, string> = {
 };
 
 export function messageOf(problem: Problem): string {
+  // On a security form the field says which password: the one just typed.
+  if (problem.code === 'INVALID_CREDENTIALS' && problem.field !== undefined) {
+    return 'That password is wrong. Nothing was changed.';
+  }
   const friendly = FRIENDLY[problem.code];
   if (friendly !== undefined) return friendly;
   const field = fieldOf(problem);
