@@ -42,8 +42,8 @@ type Role = 'customer' | 'teller' | 'admin' | 'auditor';
 const SECTIONS: Record<Role, string[]> = {
   customer: ['Accounts', 'Transfer', 'Deposit & withdraw', 'Transactions', 'Security'],
   teller: ['Cash desk', 'Security'],
-  admin: ['Cash desk', 'Oversight', 'Security'],
-  auditor: ['Customers', 'Oversight', 'Security'],
+  admin: ['Oversight', 'Cash desk', 'Security'],
+  auditor: ['Oversight', 'Customers', 'Security'],
 };
 const HOME: Record<Role, { path: string; heading: string }> = {
   customer: { path: '/', heading: 'Hello, Carla' },

@@ -38,9 +38,9 @@ const SECTIONS: Section[] = [
     roles: ['customer'],
   },
   { path: '/transactions', label: 'Transactions', title: 'Transactions', roles: ['customer'] },
+  { path: '/admin', label: 'Oversight', title: 'Oversight', roles: ['admin', 'auditor'] },
   { path: '/desk', label: 'Cash desk', title: 'Cash desk', roles: ['teller', 'admin'] },
   { path: '/desk', label: 'Customers', title: 'Customers', roles: ['auditor'] },
-  { path: '/admin', label: 'Oversight', title: 'Oversight', roles: ['admin', 'auditor'] },
   {
     path: '/security',
     label: 'Security',
