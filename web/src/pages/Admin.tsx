@@ -33,6 +33,10 @@ export function AdminPage({ me }: { me: Me }) {
   // Bumped after every action, so the figures, lists and audit log show its effect.
   const [version, setVersion] = useState(0);
   const changed = () => setVersion((v) => v + 1);
+  // Staff enrolled in two-step verification confirm each action with a current code.
+  const [otp, setOtp] = useState('');
+  const needsOtp = isAdmin && me.mfaEnabled;
+  const actionBody = () => (needsOtp && otp.trim() !== '' ? { otp: otp.trim() } : {});
   return (
     <>
       <div className="page-head">
@@ -43,9 +47,24 @@ export function AdminPage({ me }: { me: Me }) {
             : 'Signed in as an auditor: you can read everything here and change nothing.'}
         </p>
       </div>
+      {needsOtp ? (
+        <section className="card" aria-labelledby="otp-title">
+          <h2 id="otp-title">Confirm actions</h2>
+          <Field
+            label="Code from your authenticator app"
+            name="staffOtp"
+            value={otp}
+            onChange={setOtp}
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            maxLength={6}
+            hint="Two-step verification is on for you: unlocking and freezing need a current code."
+          />
+        </section>
+      ) : null}
       <StatsSection version={version} />
-      <LockedUsers canAct={isAdmin} version={version} onChanged={changed} />
-      {isAdmin ? <FreezeSection onChanged={changed} /> : null}
+      <LockedUsers canAct={isAdmin} version={version} onChanged={changed} body={actionBody} />
+      {isAdmin ? <FreezeSection onChanged={changed} body={actionBody} /> : null}
       <TransactionMonitor />
       <AuditLog version={version} />
     </>
@@ -100,7 +119,12 @@ function StatsSection({ version }: { version: number }) {
   );
 }
 
-function LockedUsers(props: { canAct: boolean; version: number; onChanged: () => void }) {
+function LockedUsers(props: {
+  canAct: boolean;
+  version: number;
+  onChanged: () => void;
+  body: () => { otp?: string };
+}) {
   const { canAct } = props;
   const [users, setUsers] = useState<Users | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
@@ -120,7 +144,7 @@ function LockedUsers(props: { canAct: boolean; version: number; onChanged: () =>
     setMessage(null);
     const { error, response } = await api.POST('/api/v1/admin/users/{userId}/unlock', {
       params: { path: { userId } },
-      body: {},
+      body: props.body(),
     });
     if (response.ok) {
       setMessage(`${username} is unlocked.`);
@@ -176,7 +200,13 @@ function LockedUsers(props: { canAct: boolean; version: number; onChanged: () =>
   );
 }
 
-function FreezeSection({ onChanged }: { onChanged: () => void }) {
+function FreezeSection({
+  onChanged,
+  body: actionBody,
+}: {
+  onChanged: () => void;
+  body: () => { otp?: string };
+}) {
   const [accountNumber, setAccountNumber] = useState('');
   const [reason, setReason] = useState('');
   const [pending, setPending] = useState<'freeze' | 'unfreeze' | null>(null);
@@ -206,7 +236,7 @@ function FreezeSection({ onChanged }: { onChanged: () => void }) {
     const kind = pending;
     setPending(null);
     const params = { path: { accountNumber: accountNumber.replace(/\s/g, '') } };
-    const body = reason.trim() ? { reason: reason.trim() } : {};
+    const body = { ...actionBody(), ...(reason.trim() ? { reason: reason.trim() } : {}) };
     const { data, error, response } =
       kind === 'freeze'
         ? await api.POST('/api/v1/admin/accounts/{accountNumber}/freeze', { params, body })

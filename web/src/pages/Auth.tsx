@@ -46,6 +46,11 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => Promise<void> }) {
       const refused = problemOf(error, response);
       if (refused.code === 'MFA_REQUIRED') {
         setNeedsOtp(true);
+        // The new field appears below; move there so the next key press goes into it.
+        setTimeout(
+          () => form.current?.querySelector<HTMLInputElement>('input[name="otp"]')?.focus(),
+          0,
+        );
         return;
       }
       if (refused.code === 'INVALID_OTP') refused.field = 'body.otp';
