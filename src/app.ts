@@ -37,6 +37,8 @@ import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
 import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
+import { registerAccountHolderRoutes } from './payees/account-holder-routes.ts';
+import { registerStaffCustomerRoutes } from './staff/customers-routes.ts';
 import { registerStatementsAndStandingOrders } from './statements/register.ts';
 
 export interface AppDeps {
@@ -183,6 +185,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }),
     tokens,
   });
+  // The dashboard's cash desk and payee check (issue 16): reads only, over the existing tables.
+  registerStaffCustomerRoutes(app, { db: database.db, tokens });
+  registerAccountHolderRoutes(app, { db: database.db, tokens, config });
 
   // Statements, balances in time and standing orders (with their scheduler).
   registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });

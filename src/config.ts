@@ -62,6 +62,8 @@ export interface Config {
     loginPerMinute: number;
     transfersPerMinute: number;
     cashPerMinute: number;
+    /** Account-holder (payee name) lookups per user per minute. */
+    holderLookupsPerMinute: number;
   };
   /** Exact origins allowed to call the API from a browser; empty: CORS closed. */
   corsOrigins: string[];
@@ -348,6 +350,7 @@ export function loadConfig(env: Env = process.env): Config {
       loginPerMinute: integer(env, 'RATE_LIMIT_LOGIN_PER_MINUTE', 5, 1, 100_000),
       transfersPerMinute: integer(env, 'RATE_LIMIT_TRANSFERS_PER_MINUTE', 5, 1, 100_000),
       cashPerMinute: integer(env, 'RATE_LIMIT_CASH_PER_MINUTE', 20, 1, 100_000),
+      holderLookupsPerMinute: integer(env, 'RATE_LIMIT_HOLDER_LOOKUPS_PER_MINUTE', 20, 1, 100_000),
     },
     corsOrigins: parseCorsOrigins(optional(env, 'CORS_ORIGINS')),
     tls:

@@ -24,6 +24,10 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
   const migrator = new Migrator({
     db: handle.db,
     provider: { getMigrations: async () => migrations },
+    // Features landed on parallel branches with their own migration numbers, and each
+    // migration only adds its own tables, so a database that already has a later one must
+    // still accept an earlier one it lacks.
+    allowUnorderedMigrations: true,
   });
   const result = await migrator.migrateToLatest();
   if (result.error !== undefined) {

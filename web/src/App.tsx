@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { type ReactNode, useCallback, useEffect, useState } from 'react';
 import {
   api,
   loadCurrencies,
@@ -8,8 +8,9 @@ import {
   signOut,
 } from './api/client';
 import { AdminPage } from './pages/Admin';
-import { LoginPage, RegisterPage } from './pages/Auth';
+import { ForgotPasswordPage, LoginPage, RegisterPage, ResetPasswordPage } from './pages/Auth';
 import { DashboardPage } from './pages/Dashboard';
+import { DeskPage } from './pages/Desk';
 import { MovePage } from './pages/Move';
 import { SecurityPage } from './pages/Security';
 import { StandingOrdersPage } from './pages/StandingOrders';
@@ -19,26 +20,96 @@ import { TransferPage } from './pages/Transfer';
 import { Link, navigate, usePath } from './router';
 import { Loading } from './ui';
 
-const STAFF_ROLES = ['admin', 'teller', 'auditor'];
+type Role = Me['roles'][number];
+
+const STAFF_ROLES: Role[] = ['admin', 'teller', 'auditor'];
 
 export function isStaff(me: Me): boolean {
   return me.roles.some((role) => STAFF_ROLES.includes(role));
+}
+
+interface Section {
+  path: string;
+  label: string;
+  title: string;
+  /** Who sees it; the server enforces the same rule on every call behind it. */
+  roles: Role[];
+}
+
+/** Every section of the dashboard and the roles that may use it. */
+const SECTIONS: Section[] = [
+  { path: '/', label: 'Accounts', title: 'Accounts', roles: ['customer'] },
+  { path: '/transfer', label: 'Transfer', title: 'Transfer', roles: ['customer'] },
+  {
+    path: '/move',
+    label: 'Deposit & withdraw',
+    title: 'Deposit and withdraw',
+    roles: ['customer'],
+  },
+  { path: '/transactions', label: 'Transactions', title: 'Transactions', roles: ['customer'] },
+  { path: '/statements', label: 'Statements', title: 'Statements', roles: ['customer'] },
+  {
+    path: '/standing-orders',
+    label: 'Standing orders',
+    title: 'Standing orders',
+    roles: ['customer'],
+  },
+  { path: '/admin', label: 'Oversight', title: 'Oversight', roles: ['admin', 'auditor'] },
+  { path: '/desk', label: 'Cash desk', title: 'Cash desk', roles: ['teller', 'admin'] },
+  { path: '/desk', label: 'Customers', title: 'Customers', roles: ['auditor'] },
+  {
+    path: '/security',
+    label: 'Security',
+    title: 'Security',
+    roles: ['customer', 'teller', 'admin', 'auditor'],
+  },
+];
+
+const SIGNED_OUT_TITLES: Record<string, string> = {
+  '/register': 'Open an account',
+  '/forgot-password': 'Reset your password',
+  '/reset-password': 'Choose a new password',
+};
+
+/** The sections a user may use, each path once (the first matching label wins). */
+export function sectionsOf(me: Me): Section[] {
+  const seen = new Set<string>();
+  return SECTIONS.filter((section) => {
+    if (seen.has(section.path) || !section.roles.some((r) => me.roles.includes(r))) return false;
+    seen.add(section.path);
+    return true;
+  });
+}
+
+/** Where a user lands after signing in: customers on their accounts, staff on their desk. */
+export function homeOf(me: Me): string {
+  if (me.roles.includes('customer')) return '/';
+  if (me.roles.includes('teller')) return '/desk';
+  if (me.roles.includes('admin') || me.roles.includes('auditor')) return '/admin';
+  return '/security';
+}
+
+function sectionOf(path: string, sections: Section[]): Section | undefined {
+  return sections.find((s) => (s.path === '/' ? path === '/' : path.startsWith(s.path)));
 }
 
 export function App() {
   const path = usePath();
   const [me, setMe] = useState<Me | null>(null);
   const [booting, setBooting] = useState(true);
+  const [menuOpen, setMenuOpen] = useState(false);
   const [currenciesFailed, setCurrenciesFailed] = useState(false);
 
   const loadMe = useCallback(async () => {
     const { data } = await api.GET('/api/v1/me');
     setMe(data ?? null);
+    return data ?? null;
   }, []);
 
   useEffect(() => {
-    // A reload keeps the session through the HttpOnly refresh cookie.
-    // Amounts are formatted with the server's currency table, so it is read first.
+    // A reload keeps the session through the HttpOnly refresh cookie (asked only when this
+    // browser signed in before; see maySessionExist). Amounts are formatted with the
+    // server's currency table, so it is read before the first page shows.
     void (async () => {
       const [currencies] = await Promise.all([
         loadCurrencies(),
@@ -54,21 +125,23 @@ export function App() {
     });
   }, [loadMe]);
 
+  const sections = me === null ? [] : sectionsOf(me);
+  const current = sectionOf(path, sections);
+
   useEffect(() => {
-    const titles: Record<string, string> = {
-      '/login': 'Sign in',
-      '/register': 'Open an account',
-      '/': 'Accounts',
-      '/move': 'Deposit and withdraw',
-      '/transfer': 'Transfer',
-      '/transactions': 'Transactions',
-      '/statements': 'Statements',
-      '/standing-orders': 'Standing orders',
-      '/security': 'Security',
-      '/admin': 'Staff',
-    };
-    document.title = `${titles[path] ?? 'Corebank'} · Corebank`;
-  }, [path]);
+    const title =
+      me === null
+        ? (SIGNED_OUT_TITLES[path] ?? 'Sign in')
+        : (sectionOf(path, sectionsOf(me))?.title ?? 'Not available');
+    document.title = `${title} · Corebank`;
+  }, [path, me]);
+
+  // Staff who open the customer home (after sign-in, or by the wordmark) go to their own.
+  useEffect(() => {
+    if (me !== null && path === '/' && !me.roles.includes('customer')) {
+      navigate(homeOf(me), { replace: true });
+    }
+  }, [me, path]);
 
   if (booting) {
     return (
@@ -88,12 +161,18 @@ export function App() {
 
   if (me === null) {
     const onSignedIn = async () => {
-      await loadMe();
-      if (path === '/login' || path === '/register') navigate('/');
+      const signedIn = await loadMe();
+      if (signedIn !== null && ['/login', '/register', '/'].includes(path)) {
+        navigate(homeOf(signedIn), { replace: true });
+      }
     };
     const page =
       path === '/register' ? (
         <RegisterPage onSignedIn={onSignedIn} />
+      ) : path === '/forgot-password' ? (
+        <ForgotPasswordPage />
+      ) : path === '/reset-password' ? (
+        <ResetPasswordPage />
       ) : (
         <LoginPage onSignedIn={onSignedIn} />
       );
@@ -108,35 +187,31 @@ export function App() {
     );
   }
 
-  const staff = isStaff(me);
-  const nav: Array<[string, string]> = [
-    ['/', 'Accounts'],
-    ['/move', 'Deposit & withdraw'],
-    ['/transfer', 'Transfer'],
-    ['/transactions', 'Transactions'],
-    ['/statements', 'Statements'],
-    ['/standing-orders', 'Standing orders'],
-    ['/security', 'Security'],
-  ];
-  if (staff) nav.push(['/admin', 'Staff']);
-
-  let page: React.ReactNode;
-  if (path.startsWith('/admin')) {
-    page = staff ? (
-      <AdminPage me={me} />
-    ) : (
+  let page: ReactNode;
+  if (current === undefined) {
+    page = (
       <section className="card" aria-labelledby="denied">
         <h1 id="denied">Not available</h1>
-        <p>This page is for bank staff only.</p>
-        <Link to="/">Back to your accounts</Link>
+        <p>This page is not part of your workspace.</p>
+        <Link to={homeOf(me)}>Back to your start page</Link>
       </section>
     );
-  } else if (path === '/move') page = <MovePage />;
-  else if (path === '/transfer') page = <TransferPage />;
-  else if (path === '/transactions') page = <TransactionsPage />;
-  else if (path === '/statements') page = <StatementsPage />;
-  else if (path === '/standing-orders') page = <StandingOrdersPage />;
-  else if (path === '/security') page = <SecurityPage me={me} onChanged={loadMe} />;
+  } else if (current.path === '/admin') page = <AdminPage me={me} />;
+  else if (current.path === '/desk') page = <DeskPage me={me} />;
+  else if (current.path === '/move') page = <MovePage />;
+  else if (current.path === '/transfer') page = <TransferPage />;
+  else if (current.path === '/transactions') page = <TransactionsPage />;
+  else if (current.path === '/statements') page = <StatementsPage />;
+  else if (current.path === '/standing-orders') page = <StandingOrdersPage />;
+  else if (current.path === '/security')
+    page = (
+      <SecurityPage
+        me={me}
+        onChanged={async () => {
+          await loadMe();
+        }}
+      />
+    );
   else page = <DashboardPage me={me} />;
 
   return (
@@ -144,14 +219,26 @@ export function App() {
       <a className="skip-link" href="#main">
         Skip to content
       </a>
-      <header className="topbar">
+      <header className={menuOpen ? 'topbar menu-open' : 'topbar'}>
         <div className="topbar-inner">
-          <Link to="/" className="brand">
+          <Link to={homeOf(me)} className="brand">
             <span className="logo" aria-hidden="true" />
             <span>Corebank</span>
           </Link>
           <div className="user">
-            <span className="user-name">{me.fullName}</span>
+            <span className="user-name">
+              {me.fullName}
+              {isStaff(me) ? <span className="user-role"> · {me.roles.join(', ')}</span> : null}
+            </span>
+            <button
+              type="button"
+              className="button-link menu-button"
+              aria-expanded={menuOpen}
+              aria-controls="main-nav"
+              onClick={() => setMenuOpen(!menuOpen)}
+            >
+              Menu
+            </button>
             <button
               type="button"
               className="button-link"
@@ -164,20 +251,21 @@ export function App() {
             </button>
           </div>
         </div>
-        <nav aria-label="Main" className="nav">
-          {nav.map(([to, label]) => (
+        <nav aria-label="Main" className="nav" id="main-nav">
+          {sections.map((section) => (
             <Link
-              key={to}
-              to={to}
-              current={to === '/' ? path === '/' : path.startsWith(to)}
+              key={section.path}
+              to={section.path}
+              current={section === current}
               className="nav-link"
+              onNavigate={() => setMenuOpen(false)}
             >
-              {label}
+              {section.label}
             </Link>
           ))}
         </nav>
       </header>
-      <main id="main" className="content">
+      <main id="main" className="content" tabIndex={-1}>
         {page}
       </main>
     </div>

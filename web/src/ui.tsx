@@ -1,6 +1,6 @@
-import { type ReactNode, useId } from 'react';
+import { type ReactNode, type RefObject, useEffect, useId } from 'react';
 import type { Problem } from './api/client';
-import { formatMoney } from './money';
+import { decimalsOf, formatMoney, fromMinor, toMinor } from './money';
 
 /** Plain-language messages for the codes a customer meets; others use the server's detail. */
 const FRIENDLY: Record<string, string> = {
@@ -12,13 +12,73 @@ const FRIENDLY: Record<string, string> = {
   ACCOUNT_FROZEN: 'This account is frozen. Nothing was moved. Contact the bank.',
   SAME_ACCOUNT: 'You cannot transfer to the same account.',
   INVALID_CREDENTIALS: 'The username or password is wrong.',
+  INVALID_OTP: 'That code is wrong or was already used. Enter the current code from your app.',
+  CURRENCY_MISMATCH: 'The two accounts hold different currencies. Nothing was moved.',
+  UNAUTHENTICATED: 'Your session has ended. Sign in again.',
   PIN_NOT_SET: 'Set a transaction PIN on the Security page first.',
   RATE_LIMITED: 'Too many attempts. Wait a minute and try again.',
   FORBIDDEN: 'You do not have access to this.',
 };
 
+/** Plain sentences for the fields whose schema messages read like code. */
+const FIELD_RULES: Record<string, string> = {
+  username: 'A username has 3 to 32 letters, digits, dots, dashes or underscores.',
+  pin: 'A PIN has 4 to 6 digits.',
+  email: 'Enter an email address like name@example.com.',
+  password: 'Enter your password.',
+  newPassword: 'A password has at least 12 characters.',
+  fullName: 'Enter your full name.',
+  amount: 'Enter an amount like 25.00.',
+  toAccount: 'Enter the 12-digit account number.',
+  code: 'Enter the 6-digit code from your authenticator app.',
+};
+
 export function messageOf(problem: Problem): string {
-  return FRIENDLY[problem.code] ?? problem.detail;
+  // On a security form the field says which password: the one just typed.
+  if (problem.code === 'INVALID_CREDENTIALS' && problem.field !== undefined) {
+    return 'That password is wrong. Nothing was changed.';
+  }
+  const friendly = FRIENDLY[problem.code];
+  if (friendly !== undefined) return friendly;
+  const field = fieldOf(problem);
+  // "username must match pattern …" is for programmers; say the rule instead.
+  if (
+    problem.code === 'VALIDATION_FAILED' &&
+    field !== undefined &&
+    /pattern|must|format/.test(problem.detail)
+  ) {
+    return FIELD_RULES[field] ?? problem.detail;
+  }
+  return problem.detail;
+}
+
+/** The message for one field of a form: the browser's own check first, then the server's. */
+export function fieldMessage(
+  name: string,
+  own: string | null | undefined,
+  problem: Problem | null,
+): string | undefined {
+  if (own) return own;
+  if (problem !== null && fieldOf(problem) === name) return messageOf(problem);
+  return undefined;
+}
+
+/**
+ * After a submit that found mistakes, focus moves to the first flagged field (not to
+ * <body>), so keyboard and screen-reader users land on what to fix. `attempt` changes on
+ * every submit.
+ */
+export function useFocusFirstError(form: RefObject<HTMLElement | null>, attempt: number): void {
+  useEffect(() => {
+    if (attempt === 0) return;
+    const first = form.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+    first?.focus();
+  }, [form, attempt]);
+}
+
+/** "1 transaction", "2 transactions". */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
 }
 
 /** The request field a problem is about, without its "body." prefix. */
@@ -29,7 +89,7 @@ export function fieldOf(problem: Problem | null): string | undefined {
 export function ErrorMessage({ problem }: { problem: Problem | null }) {
   if (problem === null) return null;
   return (
-    <div className="alert alert-error" role="alert">
+    <div className="alert alert-error" role="alert" tabIndex={-1}>
       <strong>{problem.title}.</strong> {messageOf(problem)}
     </div>
   );
@@ -133,8 +193,12 @@ export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
 }
 
+/** An amount with all its currency's decimals ("10" in USD shows as $10.00). */
 export function Money({ amount, currency }: { amount: string; currency: string }) {
-  return <span className="money">{formatMoney(amount, currency)}</span>;
+  const decimals = decimalsOf(currency);
+  const minor = toMinor(amount, decimals);
+  const full = minor === null ? amount : fromMinor(minor, decimals);
+  return <span className="money">{formatMoney(full, currency)}</span>;
 }
 
 export function formatDate(iso: string): string {

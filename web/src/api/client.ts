@@ -25,17 +25,72 @@ let accessToken: string | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 const listeners = new Set<(signedIn: boolean) => void>();
 
+/**
+ * A flag (never a token) saying "this browser signed in and has not signed out". Script
+ * cannot see the HttpOnly refresh cookie, so without it every anonymous first visit would
+ * try a refresh and get an error answer. With it, the page asks the server only when a
+ * session may exist. Reading it costs nothing an attacker could use: it holds "1".
+ */
+const SESSION_HINT = 'corebank.session';
+
+export function maySessionExist(): boolean {
+  try {
+    return localStorage.getItem(SESSION_HINT) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function setSessionHint(on: boolean): void {
+  try {
+    if (on) localStorage.setItem(SESSION_HINT, '1');
+    else localStorage.removeItem(SESSION_HINT);
+  } catch {
+    // Storage may be disabled; then every visit is treated as anonymous.
+  }
+}
+
+/** Untouched copies of authenticated requests, so one can be sent again after a refresh. */
+const replays = new WeakMap<Request, Request>();
+
+/** The problem code of an error answer, without consuming the answer's body. */
+async function codeOf(response: Response): Promise<string | undefined> {
+  try {
+    const body: unknown = await response.clone().json();
+    return typeof body === 'object' && body !== null && 'code' in body
+      ? String(body.code)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const api = createClient<paths>({ baseUrl: window.location.origin });
 api.use({
   onRequest({ request }) {
-    if (accessToken !== null) request.headers.set('authorization', `Bearer ${accessToken}`);
+    if (accessToken !== null) {
+      request.headers.set('authorization', `Bearer ${accessToken}`);
+      replays.set(request, request.clone());
+    }
     return request;
   },
   async onResponse({ response, request }) {
-    // An expired or revoked access token: the whole app returns to the sign-in page.
-    if (response.status === 401 && request.headers.has('authorization')) {
-      setAccessToken(null, 0);
+    if (response.status !== 401 || !request.headers.has('authorization')) return response;
+    // The refresh and logout calls answer for themselves (and a refresh must never wait on
+    // another refresh).
+    if (new URL(request.url).pathname.startsWith('/api/v1/auth/')) return response;
+    // A wrong current password or one-time code is also 401 (INVALID_CREDENTIALS,
+    // INVALID_OTP): the user made a typo and stays signed in. Only UNAUTHENTICATED means
+    // the access token expired or the session was revoked; then one refresh is tried, and
+    // the request is sent once more with the new token. If that fails, the user is out.
+    if ((await codeOf(response)) !== 'UNAUTHENTICATED') return response;
+    const replay = replays.get(request);
+    if (replay !== undefined && (await refreshSession()) && accessToken !== null) {
+      replay.headers.set('authorization', `Bearer ${accessToken}`);
+      const again = await fetch(replay);
+      if (again.status !== 401) return again;
     }
+    setAccessToken(null, 0);
     return response;
   },
 });
@@ -51,6 +106,7 @@ export function onSessionChange(listener: (signedIn: boolean) => void): () => vo
 export function setAccessToken(token: string | null, expiresInSeconds: number): void {
   const changed = (accessToken === null) !== (token === null);
   accessToken = token;
+  setSessionHint(token !== null);
   clearTimeout(refreshTimer);
   if (token !== null) {
     // Renew a minute before expiry, through the cookie, so an open page stays signed in.
@@ -69,6 +125,7 @@ let refreshing: Promise<boolean> | null = null;
  * tokens are single-use, and two racing exchanges would look like theft to the server.
  */
 export function refreshSession(): Promise<boolean> {
+  if (!maySessionExist()) return Promise.resolve(false);
   refreshing ??= (async () => {
     try {
       const { data } = await api.POST('/api/v1/auth/refresh', { body: {}, headers: CSRF });

@@ -1,7 +1,19 @@
-import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { groupAccountNumber } from '../account-number';
+import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
+import { accountNumberProblem, groupAccountNumber } from '../account-number';
 import { api, type Me, type Problem, problemOf } from '../api/client';
-import { Empty, ErrorMessage, Field, formatDate, Loading, Money, Select, Success } from '../ui';
+import type { paths } from '../api/schema';
+import { typeLabel } from '../receipt';
+import {
+  Empty,
+  ErrorMessage,
+  Field,
+  formatDate,
+  Loading,
+  Money,
+  Select,
+  Success,
+  useFocusFirstError,
+} from '../ui';
 
 type Stats = NonNullable<Awaited<ReturnType<typeof loadStats>>['data']>;
 type Users = NonNullable<Awaited<ReturnType<typeof loadLocked>>['data']>['data'];
@@ -18,29 +30,56 @@ const loadLocked = () =>
 
 export function AdminPage({ me }: { me: Me }) {
   const isAdmin = me.roles.includes('admin');
+  // Bumped after every action, so the figures, lists and audit log show its effect.
+  const [version, setVersion] = useState(0);
+  const changed = () => setVersion((v) => v + 1);
+  // Staff enrolled in two-step verification confirm each action with a current code.
+  const [otp, setOtp] = useState('');
+  const needsOtp = isAdmin && me.mfaEnabled;
+  const actionBody = () => (needsOtp && otp.trim() !== '' ? { otp: otp.trim() } : {});
   return (
     <>
       <div className="page-head">
-        <h1>Staff</h1>
-        <p className="muted">Signed in as {me.roles.join(', ')}. Every action here is audited.</p>
+        <h1>Oversight</h1>
+        <p className="muted">
+          {isAdmin
+            ? 'Signed in as an administrator. Every action here is audited.'
+            : 'Signed in as an auditor: you can read everything here and change nothing.'}
+        </p>
       </div>
-      <StatsSection />
-      <LockedUsers canAct={isAdmin} />
-      {isAdmin ? <FreezeSection /> : null}
+      {needsOtp ? (
+        <section className="card" aria-labelledby="otp-title">
+          <h2 id="otp-title">Confirm actions</h2>
+          <Field
+            label="Code from your authenticator app"
+            name="staffOtp"
+            value={otp}
+            onChange={setOtp}
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            maxLength={6}
+            hint="Two-step verification is on for you: unlocking and freezing need a current code."
+          />
+        </section>
+      ) : null}
+      <StatsSection version={version} />
+      <LockedUsers canAct={isAdmin} version={version} onChanged={changed} body={actionBody} />
+      {isAdmin ? <FreezeSection onChanged={changed} body={actionBody} /> : null}
       <TransactionMonitor />
-      <AuditLog />
+      <AuditLog version={version} />
     </>
   );
 }
 
-function StatsSection() {
+function StatsSection({ version }: { version: number }) {
   const [stats, setStats] = useState<Stats | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version is the reload signal
   useEffect(() => {
     void loadStats().then(({ data, error, response }) =>
       data !== undefined ? setStats(data) : setProblem(problemOf(error, response)),
     );
-  }, []);
+  }, [version]);
   if (problem) return <ErrorMessage problem={problem} />;
   if (stats === null) return <Loading what="statistics" />;
   return (
@@ -80,7 +119,13 @@ function StatsSection() {
   );
 }
 
-function LockedUsers({ canAct }: { canAct: boolean }) {
+function LockedUsers(props: {
+  canAct: boolean;
+  version: number;
+  onChanged: () => void;
+  body: () => { otp?: string };
+}) {
+  const { canAct } = props;
   const [users, setUsers] = useState<Users | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [message, setMessage] = useState<string | null>(null);
@@ -89,20 +134,21 @@ function LockedUsers({ canAct }: { canAct: boolean }) {
     if (data !== undefined) setUsers(data.data);
     else setProblem(problemOf(error, response));
   }, []);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version is the reload signal
   useEffect(() => {
     void reload();
-  }, [reload]);
+  }, [reload, props.version]);
 
   async function unlock(userId: string, username: string) {
     setProblem(null);
     setMessage(null);
     const { error, response } = await api.POST('/api/v1/admin/users/{userId}/unlock', {
       params: { path: { userId } },
-      body: {},
+      body: props.body(),
     });
     if (response.ok) {
       setMessage(`${username} is unlocked.`);
-      await reload();
+      props.onChanged();
     } else setProblem(problemOf(error, response));
   }
 
@@ -154,47 +200,115 @@ function LockedUsers({ canAct }: { canAct: boolean }) {
   );
 }
 
-function FreezeSection() {
+function FreezeSection({
+  onChanged,
+  body: actionBody,
+}: {
+  onChanged: () => void;
+  body: () => { otp?: string };
+}) {
   const [accountNumber, setAccountNumber] = useState('');
+  const [reason, setReason] = useState('');
+  const [pending, setPending] = useState<'freeze' | 'unfreeze' | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
   const [problem, setProblem] = useState<Problem | null>(null);
   const [message, setMessage] = useState<string | null>(null);
+  const form = useRef<HTMLFormElement>(null);
+  const [attempt, setAttempt] = useState(0);
+  useFocusFirstError(form, attempt);
 
-  async function act(kind: 'freeze' | 'unfreeze') {
+  function ask(kind: 'freeze' | 'unfreeze') {
     setProblem(null);
     setMessage(null);
+    const found: Record<string, string> = {};
+    const numberProblem = accountNumberProblem(accountNumber);
+    if (numberProblem) found.freezeAccount = numberProblem;
+    if (kind === 'freeze' && reason.trim() === '') {
+      found.reason = 'Say why the account is frozen; the reason goes into the audit log.';
+    }
+    setErrors(found);
+    setAttempt((n) => n + 1);
+    if (Object.keys(found).length === 0) setPending(kind);
+  }
+
+  async function act() {
+    if (pending === null) return;
+    const kind = pending;
+    setPending(null);
     const params = { path: { accountNumber: accountNumber.replace(/\s/g, '') } };
+    const body = { ...actionBody(), ...(reason.trim() ? { reason: reason.trim() } : {}) };
     const { data, error, response } =
       kind === 'freeze'
-        ? await api.POST('/api/v1/admin/accounts/{accountNumber}/freeze', { params, body: {} })
-        : await api.POST('/api/v1/admin/accounts/{accountNumber}/unfreeze', { params, body: {} });
+        ? await api.POST('/api/v1/admin/accounts/{accountNumber}/freeze', { params, body })
+        : await api.POST('/api/v1/admin/accounts/{accountNumber}/unfreeze', { params, body });
     if (data !== undefined) {
       setMessage(`Account ${groupAccountNumber(data.accountNumber)} is now ${data.status}.`);
+      setReason('');
+      onChanged();
     } else setProblem(problemOf(error, response));
   }
 
   return (
     <section className="card" aria-labelledby="freeze-title">
       <h2 id="freeze-title">Freeze or unfreeze an account</h2>
-      <form className="form-row" onSubmit={(e: FormEvent) => e.preventDefault()}>
+      <form
+        ref={form}
+        className="form-row"
+        onSubmit={(e: FormEvent) => e.preventDefault()}
+        noValidate
+      >
         <Field
           label="Account number"
           name="freezeAccount"
           value={accountNumber}
-          onChange={setAccountNumber}
+          onChange={(v) => {
+            setAccountNumber(v);
+            setPending(null);
+          }}
           inputMode="numeric"
-          error={problem?.field ? problem.detail : undefined}
+          error={errors.freezeAccount ?? (problem?.field ? problem.detail : undefined)}
         />
-        <button type="button" className="button button-danger" onClick={() => void act('freeze')}>
+        <Field
+          label="Reason"
+          name="reason"
+          value={reason}
+          onChange={setReason}
+          maxLength={200}
+          hint="Needed to freeze; kept in the audit log."
+          error={errors.reason}
+        />
+        <button type="button" className="button button-danger" onClick={() => ask('freeze')}>
           Freeze
         </button>
-        <button
-          type="button"
-          className="button button-secondary"
-          onClick={() => void act('unfreeze')}
-        >
+        <button type="button" className="button button-secondary" onClick={() => ask('unfreeze')}>
           Unfreeze
         </button>
       </form>
+      {pending !== null ? (
+        <div className="alert alert-warn confirm" role="alertdialog" aria-labelledby="confirm-text">
+          <p id="confirm-text">
+            {pending === 'freeze'
+              ? `Freeze account ${groupAccountNumber(accountNumber.replace(/\s/g, ''))}? No money can move in or out until it is unfrozen.`
+              : `Unfreeze account ${groupAccountNumber(accountNumber.replace(/\s/g, ''))}? Money can move again at once.`}
+          </p>
+          <div className="actions">
+            <button
+              type="button"
+              className="button button-secondary"
+              onClick={() => setPending(null)}
+            >
+              Cancel
+            </button>
+            <button
+              type="button"
+              className={pending === 'freeze' ? 'button button-danger' : 'button'}
+              onClick={() => void act()}
+            >
+              {pending === 'freeze' ? 'Yes, freeze it' : 'Yes, unfreeze it'}
+            </button>
+          </div>
+        </div>
+      ) : null}
       <ErrorMessage problem={problem?.field ? null : problem} />
       {message ? <Success>{message}</Success> : null}
     </section>
@@ -299,7 +413,7 @@ function TransactionMonitor() {
                 <tr key={`${t.id}-${t.accountNumber}`}>
                   <td data-label="Date">{formatDate(t.createdAt)}</td>
                   <td data-label="Account">{groupAccountNumber(t.accountNumber)}</td>
-                  <td data-label="Type">{t.type}</td>
+                  <td data-label="Type">{typeLabel(t.type)}</td>
                   <td data-label="Description">{t.description ?? '—'}</td>
                   <td data-label="Amount" className="num">
                     <Money amount={t.amount} currency={t.currency} />
@@ -340,45 +454,162 @@ function TransactionMonitor() {
   );
 }
 
-function AuditLog() {
+const AUDIT_LABELS: Record<string, string> = {
+  'auth.login': 'Sign-in',
+  'auth.logout': 'Sign-out',
+  'auth.refresh_reused': 'Stolen session detected',
+  'auth.password_changed': 'Password changed',
+  'auth.password_reset_requested': 'Password reset asked for',
+  'auth.password_reset': 'Password reset',
+  'auth.pin_changed': 'PIN changed',
+  'auth.mfa_enabled': 'Two-step turned on',
+  'auth.mfa_disabled': 'Two-step turned off',
+  'user.created': 'User created',
+  'user.locked': 'User locked',
+  'user.unlocked': 'User unlocked',
+  'user.roles_changed': 'Roles changed',
+  'account.frozen': 'Account frozen',
+  'account.unfrozen': 'Account unfrozen',
+  'money.staff_deposit': 'Cash deposit by staff',
+  'money.staff_withdrawal': 'Cash withdrawal by staff',
+};
+
+type AuditAction = NonNullable<
+  paths['/api/v1/admin/audit-events']['get']['parameters']['query']
+>['action'];
+
+function AuditLog({ version }: { version: number }) {
   const [events, setEvents] = useState<AuditEvents | null>(null);
+  const [names, setNames] = useState<Map<string, string>>(new Map());
   const [problem, setProblem] = useState<Problem | null>(null);
+  const [action, setAction] = useState('');
+  const [outcome, setOutcome] = useState('');
+  const [cursors, setCursors] = useState<string[]>([]);
+
+  const load = useCallback(
+    async (cursor?: string) => {
+      setProblem(null);
+      const query = {
+        limit: 25,
+        ...(action ? { action: action as AuditAction } : {}),
+        ...(outcome ? { outcome: outcome as 'success' } : {}),
+        ...(cursor ? { cursor } : {}),
+      };
+      const { data, error, response } = await api.GET('/api/v1/admin/audit-events', {
+        params: { query },
+      });
+      if (data === undefined) {
+        setProblem(problemOf(error, response));
+        return;
+      }
+      setEvents(data);
+      // Actors are user ids; show who they are.
+      const ids = [...new Set(data.data.map((e) => e.actor).filter((id): id is string => !!id))];
+      if (ids.length > 0) {
+        const found = await api.GET('/api/v1/staff/users', {
+          params: { query: { ids: ids.join(',') } },
+        });
+        if (found.data !== undefined) {
+          setNames(new Map(found.data.data.map((u) => [u.id, u.username])));
+        }
+      }
+    },
+    [action, outcome],
+  );
+  // biome-ignore lint/correctness/useExhaustiveDependencies: filters and version reload page one
   useEffect(() => {
-    void api
-      .GET('/api/v1/admin/audit-events', { params: { query: { limit: 50 } } })
-      .then(({ data, error, response }) =>
-        data !== undefined ? setEvents(data) : setProblem(problemOf(error, response)),
-      );
-  }, []);
+    setCursors([]);
+    void load();
+  }, [load, version]);
+
   return (
     <section className="card" aria-labelledby="audit-title">
       <h2 id="audit-title">Audit log</h2>
+      <form
+        className="filters"
+        onSubmit={(event) => event.preventDefault()}
+        aria-label="Audit filters"
+      >
+        <Select
+          label="Action"
+          name="auditAction"
+          value={action}
+          onChange={setAction}
+          options={[
+            { value: '', label: 'All actions' },
+            ...Object.entries(AUDIT_LABELS).map(([value, label]) => ({ value, label })),
+          ]}
+        />
+        <Select
+          label="Outcome"
+          name="auditOutcome"
+          value={outcome}
+          onChange={setOutcome}
+          options={[
+            { value: '', label: 'All outcomes' },
+            { value: 'success', label: 'Succeeded' },
+            { value: 'failure', label: 'Failed' },
+            { value: 'denied', label: 'Denied' },
+          ]}
+        />
+      </form>
       <ErrorMessage problem={problem} />
       {events === null && problem === null ? <Loading what="the audit log" /> : null}
-      {events !== null && events.data.length === 0 ? <Empty>No events yet.</Empty> : null}
+      {events !== null && events.data.length === 0 ? <Empty>No events match.</Empty> : null}
       {events !== null && events.data.length > 0 ? (
-        <table className="data-table">
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">Outcome</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.data.map((e) => (
-              <tr key={e.id}>
-                <td data-label="When">{formatDate(e.at)}</td>
-                <td data-label="Actor">{e.actor ?? '—'}</td>
-                <td data-label="Action">{e.action}</td>
-                <td data-label="Target">{e.target ?? '—'}</td>
-                <td data-label="Outcome">{e.outcome}</td>
+        <>
+          <table className="data-table">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Who</th>
+                <th scope="col">What</th>
+                <th scope="col">Target</th>
+                <th scope="col">Outcome</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {events.data.map((e) => (
+                <tr key={e.id}>
+                  <td data-label="When">{formatDate(e.at)}</td>
+                  <td data-label="Who">
+                    {e.actor === null ? 'Anonymous' : (names.get(e.actor) ?? 'Unknown user')}
+                  </td>
+                  <td data-label="What">{AUDIT_LABELS[e.action] ?? e.action}</td>
+                  <td data-label="Target">{e.target ?? '—'}</td>
+                  <td data-label="Outcome">{e.outcome}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <div className="pager">
+            <button
+              type="button"
+              className="button button-secondary"
+              disabled={cursors.length === 0}
+              onClick={() => {
+                const previous = cursors.slice(0, -1);
+                setCursors(previous);
+                void load(previous[previous.length - 1]);
+              }}
+            >
+              Newer
+            </button>
+            <span>Page {cursors.length + 1}</span>
+            <button
+              type="button"
+              className="button button-secondary"
+              disabled={events.nextCursor === null}
+              onClick={() => {
+                if (events.nextCursor === null) return;
+                setCursors([...cursors, events.nextCursor]);
+                void load(events.nextCursor);
+              }}
+            >
+              Older
+            </button>
+          </div>
+        </>
       ) : null}
     </section>
   );

@@ -1,7 +1,8 @@
-import { type FormEvent, useEffect, useState } from 'react';
+import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { api, idempotencyKey, type Problem, problemOf, type Transaction } from '../api/client';
 import { accountLabel, useAccounts } from '../hooks';
 import { amountProblem } from '../money';
+import { Receipt } from '../receipt';
 import {
   Empty,
   ErrorMessage,
@@ -12,7 +13,9 @@ import {
   messageOf,
   Select,
   Success,
+  useFocusFirstError,
 } from '../ui';
+import { pinProblem } from '../validation';
 
 export function MovePage() {
   const { accounts, problem: loadProblem, reload } = useAccounts();
@@ -25,6 +28,9 @@ export function MovePage() {
   const [problem, setProblem] = useState<Problem | null>(null);
   const [done, setDone] = useState<Transaction | null>(null);
   const [busy, setBusy] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  const form = useRef<HTMLFormElement>(null);
+  useFocusFirstError(form, attempt);
 
   useEffect(() => {
     if (accountNumber === '' && accounts?.[0]) setAccountNumber(accounts[0].accountNumber);
@@ -32,13 +38,18 @@ export function MovePage() {
 
   const account = accounts?.find((a) => a.accountNumber === accountNumber);
   const amountError = touched && account ? amountProblem(amount, account.currency) : null;
+  const [submitted, setSubmitted] = useState(false);
+  const pinError = submitted && kind === 'withdrawal' ? pinProblem(pin) : null;
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setTouched(true);
     setProblem(null);
     setDone(null);
+    setAttempt((n) => n + 1);
+    setSubmitted(true);
     if (account === undefined || amountProblem(amount, account.currency) !== null) return;
+    if (kind === 'withdrawal' && pinProblem(pin) !== null) return;
     setBusy(true);
     try {
       const path = { accountNumber: account.accountNumber };
@@ -60,8 +71,12 @@ export function MovePage() {
         setDescription('');
         setPin('');
         setTouched(false);
+        setSubmitted(false);
         await reload();
-      } else setProblem(problemOf(result.error, result.response));
+      } else {
+        setProblem(problemOf(result.error, result.response));
+        setAttempt((n) => n + 1);
+      }
     } catch (error) {
       setProblem(problemOf(error));
     } finally {
@@ -96,7 +111,7 @@ export function MovePage() {
           </label>
         ))}
       </fieldset>
-      <form onSubmit={submit} noValidate>
+      <form ref={form} onSubmit={submit} noValidate>
         <Select
           label="Account"
           name="account"
@@ -140,7 +155,7 @@ export function MovePage() {
             inputMode="numeric"
             autoComplete="off"
             maxLength={6}
-            error={field === 'pin' && problem ? messageOf(problem) : undefined}
+            error={pinError ?? (field === 'pin' && problem ? messageOf(problem) : undefined)}
             required
           />
         ) : null}
@@ -158,6 +173,7 @@ export function MovePage() {
           <Money amount={done.balanceAfter} currency={done.currency} />.
         </Success>
       ) : null}
+      {done !== null ? <Receipt transaction={done} /> : null}
     </section>
   );
 }

@@ -1,14 +1,31 @@
 import QRCode from 'qrcode';
-import { type FormEvent, useEffect, useRef, useState } from 'react';
+import { type FormEvent, type ReactNode, useEffect, useRef, useState } from 'react';
 import { api, type Me, type Problem, problemOf, signOut, signOutEverywhere } from '../api/client';
 import { navigate } from '../router';
-import { ErrorMessage, Field, fieldOf, Success } from '../ui';
+import {
+  ErrorMessage,
+  Field,
+  fieldMessage,
+  fieldOf,
+  messageOf,
+  Success,
+  useFocusFirstError,
+} from '../ui';
+import {
+  type Errors,
+  errorsOf,
+  newPasswordProblem,
+  pinProblem,
+  requiredProblem,
+  totpProblem,
+} from '../validation';
 
 /** Runs one API call with busy, problem and success state for a small form. */
 function useAction() {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [ok, setOk] = useState(false);
+  const [attempt, setAttempt] = useState(0);
   async function run(
     call: () => Promise<{ error?: unknown; response: Response }>,
   ): Promise<boolean> {
@@ -22,6 +39,7 @@ function useAction() {
         return true;
       }
       setProblem(problemOf(error, response));
+      setAttempt((n) => n + 1);
     } catch (error) {
       setProblem(problemOf(error));
     } finally {
@@ -29,7 +47,8 @@ function useAction() {
     }
     return false;
   }
-  return { busy, problem, ok, run };
+  const bump = () => setAttempt((n) => n + 1);
+  return { busy, problem, ok, run, attempt, bump, setProblem };
 }
 
 export function SecurityPage({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) {
@@ -45,8 +64,8 @@ export function SecurityPage({ me, onChanged }: { me: Me; onChanged: () => Promi
         <section className="card" aria-labelledby="signout-title">
           <h2 id="signout-title">Sessions</h2>
           <p className="muted">
-            Sign out here ends this session. Sign out everywhere ends every session of yours, on
-            every device, including this one.
+            A list of signed-in devices is not available yet. Sign out here ends this session. Sign
+            out everywhere ends every session of yours, on every device, including this one.
           </p>
           <div className="actions">
             <button
@@ -79,10 +98,23 @@ export function SecurityPage({ me, onChanged }: { me: Me; onChanged: () => Promi
 function PinForm({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) {
   const [password, setPassword] = useState('');
   const [pin, setPin] = useState('');
+  const [errors, setErrors] = useState<Errors>({});
   const action = useAction();
+  const form = useRef<HTMLFormElement>(null);
+  useFocusFirstError(form, action.attempt);
   const field = fieldOf(action.problem);
   async function submit(event: FormEvent) {
     event.preventDefault();
+    const found = errorsOf({
+      pin: pinProblem(pin),
+      password: requiredProblem(password, 'your password'),
+    });
+    setErrors(found);
+    action.setProblem(null);
+    if (Object.keys(found).length > 0) {
+      action.bump();
+      return;
+    }
     if (await action.run(() => api.PUT('/api/v1/me/pin', { body: { password, pin } }))) {
       setPassword('');
       setPin('');
@@ -92,8 +124,11 @@ function PinForm({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) 
   return (
     <section className="card" aria-labelledby="pin-title">
       <h2 id="pin-title">{me.pinSet ? 'Change your PIN' : 'Set your transaction PIN'}</h2>
-      <p className="muted">Your PIN confirms every withdrawal and transfer.</p>
-      <form onSubmit={submit} noValidate>
+      <p className="muted">
+        Your PIN confirms every withdrawal and transfer. After 3 wrong PINs in a row, money movement
+        and sign-in are locked until the bank unlocks them.
+      </p>
+      <form ref={form} onSubmit={submit} noValidate>
         <Field
           label="New PIN"
           name="pin"
@@ -104,7 +139,7 @@ function PinForm({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) 
           autoComplete="off"
           maxLength={6}
           hint="4 to 6 digits."
-          error={field === 'pin' ? action.problem?.detail : undefined}
+          error={fieldMessage('pin', errors.pin, action.problem)}
         />
         <Field
           label="Your password"
@@ -113,7 +148,7 @@ function PinForm({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) 
           value={password}
           onChange={setPassword}
           autoComplete="current-password"
-          error={field === 'password' ? action.problem?.detail : undefined}
+          error={fieldMessage('password', errors.password, action.problem)}
         />
         <ErrorMessage problem={field === 'pin' || field === 'password' ? null : action.problem} />
         {action.ok ? <Success>Your PIN is set.</Success> : null}
@@ -128,10 +163,23 @@ function PinForm({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) 
 function PasswordForm() {
   const [currentPassword, setCurrent] = useState('');
   const [newPassword, setNew] = useState('');
+  const [errors, setErrors] = useState<Errors>({});
   const action = useAction();
+  const form = useRef<HTMLFormElement>(null);
+  useFocusFirstError(form, action.attempt);
   const field = fieldOf(action.problem);
   async function submit(event: FormEvent) {
     event.preventDefault();
+    const found = errorsOf({
+      currentPassword: requiredProblem(currentPassword, 'your current password'),
+      newPassword: newPasswordProblem(newPassword),
+    });
+    setErrors(found);
+    action.setProblem(null);
+    if (Object.keys(found).length > 0) {
+      action.bump();
+      return;
+    }
     const body = { currentPassword, newPassword };
     if (await action.run(() => api.POST('/api/v1/me/password', { body }))) {
       setCurrent('');
@@ -141,7 +189,7 @@ function PasswordForm() {
   return (
     <section className="card" aria-labelledby="password-title">
       <h2 id="password-title">Change your password</h2>
-      <form onSubmit={submit} noValidate>
+      <form ref={form} onSubmit={submit} noValidate>
         <Field
           label="Current password"
           name="currentPassword"
@@ -149,7 +197,7 @@ function PasswordForm() {
           value={currentPassword}
           onChange={setCurrent}
           autoComplete="current-password"
-          error={field === 'currentPassword' ? action.problem?.detail : undefined}
+          error={fieldMessage('currentPassword', errors.currentPassword, action.problem)}
         />
         <Field
           label="New password"
@@ -158,8 +206,8 @@ function PasswordForm() {
           value={newPassword}
           onChange={setNew}
           autoComplete="new-password"
-          hint="At least 12 characters."
-          error={field === 'newPassword' ? action.problem?.detail : undefined}
+          hint="At least 12 characters. Common passwords and your own name are refused."
+          error={fieldMessage('newPassword', errors.newPassword, action.problem)}
         />
         <ErrorMessage
           problem={field === 'currentPassword' || field === 'newPassword' ? null : action.problem}
@@ -190,107 +238,296 @@ function QrCanvas({ text }: { text: string }) {
   );
 }
 
+/**
+ * Recovery codes are shown once by the server. Until the customer says they saved them,
+ * they are kept in this tab's sessionStorage, so a reload does not lose them; "I saved
+ * them" removes them. (They are no more exposed there than on the screen.)
+ */
+const RECOVERY_KEY = 'corebank.recoveryCodes';
+
+function storedRecoveryCodes(): string[] | null {
+  try {
+    const text = sessionStorage.getItem(RECOVERY_KEY);
+    const parsed: unknown = text === null ? null : JSON.parse(text);
+    return Array.isArray(parsed) && parsed.every((c) => typeof c === 'string') ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+function RecoveryCodes({ codes, onSaved }: { codes: string[]; onSaved: () => void }) {
+  const [saved, setSaved] = useState(false);
+  const [copied, setCopied] = useState<string | null>(null);
+  const text = `Corebank recovery codes (each works once)\n${codes.join('\n')}\n`;
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(text);
+      setCopied('Copied to the clipboard.');
+    } catch {
+      setCopied('Copying is blocked here; select the codes or download them instead.');
+    }
+  }
+  function download() {
+    const url = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = 'corebank-recovery-codes.txt';
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+  return (
+    <div className="recovery">
+      <Success>Two-step verification is on.</Success>
+      <p>
+        Save these recovery codes somewhere safe. Each works once, in place of a code from your app,
+        if you lose your phone. They are not shown again.
+      </p>
+      <ul className="codes" aria-label="Recovery codes">
+        {codes.map((c) => (
+          <li key={c}>
+            <code>{c}</code>
+          </li>
+        ))}
+      </ul>
+      <div className="actions">
+        <button type="button" className="button button-secondary" onClick={() => void copy()}>
+          Copy codes
+        </button>
+        <button type="button" className="button button-secondary" onClick={download}>
+          Download codes
+        </button>
+      </div>
+      {copied ? (
+        <p className="muted" role="status">
+          {copied}
+        </p>
+      ) : null}
+      <label className="check">
+        <input type="checkbox" checked={saved} onChange={(e) => setSaved(e.target.checked)} /> I
+        saved my recovery codes
+      </label>
+      <button type="button" className="button" disabled={!saved} onClick={onSaved}>
+        Done
+      </button>
+    </div>
+  );
+}
+
 function MfaSection({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) {
   const [enrolment, setEnrolment] = useState<{ secret: string; otpauthUri: string } | null>(null);
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
-  const [recovery, setRecovery] = useState<string[] | null>(null);
+  const [recovery, setRecovery] = useState<string[] | null>(storedRecoveryCodes);
+  const [errors, setErrors] = useState<Errors>({});
   const [problem, setProblem] = useState<Problem | null>(null);
   const [busy, setBusy] = useState(false);
+  const [turningOff, setTurningOff] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  const form = useRef<HTMLFormElement>(null);
+  useFocusFirstError(form, attempt);
 
-  async function start() {
-    setBusy(true);
+  function check(checks: Record<string, string | null>): boolean {
+    const found = errorsOf(checks);
+    setErrors(found);
     setProblem(null);
+    setAttempt((n) => n + 1);
+    return Object.keys(found).length === 0;
+  }
+  function refused(error: unknown, response: Response) {
+    const found = problemOf(error, response);
+    if (found.code === 'INVALID_OTP') found.field = 'body.code';
+    setProblem(found);
+    setAttempt((n) => n + 1);
+  }
+
+  async function start(event: FormEvent) {
+    event.preventDefault();
+    if (!check({ mfaPassword: requiredProblem(password, 'your password') })) return;
+    setBusy(true);
     try {
       const { data, error, response } = await api.POST('/api/v1/me/mfa/enrol', {
         body: { password },
       });
-      if (data !== undefined) setEnrolment(data);
-      else setProblem(problemOf(error, response));
+      if (data !== undefined) {
+        setEnrolment(data);
+        setPassword('');
+      } else refused(error, response);
     } finally {
       setBusy(false);
     }
   }
   async function confirm(event: FormEvent) {
     event.preventDefault();
+    if (!check({ code: totpProblem(code) })) return;
     setBusy(true);
-    setProblem(null);
     try {
       const { data, error, response } = await api.POST('/api/v1/me/mfa/confirm', {
-        body: { code },
+        body: { code: code.trim() },
       });
       if (data !== undefined) {
+        try {
+          sessionStorage.setItem(RECOVERY_KEY, JSON.stringify(data.recoveryCodes));
+        } catch {
+          // Without storage the codes still show; only a reload would lose them.
+        }
         setRecovery(data.recoveryCodes);
         setEnrolment(null);
+        setCode('');
         await onChanged();
-      } else setProblem(problemOf(error, response));
+      } else refused(error, response);
+    } finally {
+      setBusy(false);
+    }
+  }
+  async function turnOff(event: FormEvent) {
+    event.preventDefault();
+    if (
+      !check({
+        mfaPassword: requiredProblem(password, 'your password'),
+        code: requiredProblem(code, 'a code from your app or a recovery code'),
+      })
+    ) {
+      return;
+    }
+    setBusy(true);
+    try {
+      const { error, response } = await api.POST('/api/v1/me/mfa/disable', {
+        body: { password, code: code.trim() },
+      });
+      if (response.ok) {
+        setTurningOff(false);
+        setPassword('');
+        setCode('');
+        await onChanged();
+      } else refused(error, response);
     } finally {
       setBusy(false);
     }
   }
 
-  return (
-    <section className="card" aria-labelledby="mfa-title">
-      <h2 id="mfa-title">Two-step verification</h2>
-      {recovery !== null ? (
-        <Success>
-          Two-step verification is on. Keep these recovery codes somewhere safe; each works once:
-          <ul className="codes">
-            {recovery.map((c) => (
-              <li key={c}>
-                <code>{c}</code>
-              </li>
-            ))}
-          </ul>
-        </Success>
-      ) : me.mfaEnabled ? (
+  const field = fieldOf(problem);
+  const passwordError =
+    errors.mfaPassword ?? (field === 'password' && problem ? messageOf(problem) : undefined);
+  const codeError = fieldMessage('code', errors.code, problem);
+  const general = field === 'password' || field === 'code' ? null : problem;
+
+  let body: ReactNode;
+  if (recovery !== null) {
+    body = (
+      <RecoveryCodes
+        codes={recovery}
+        onSaved={() => {
+          sessionStorage.removeItem(RECOVERY_KEY);
+          setRecovery(null);
+        }}
+      />
+    );
+  } else if (me.mfaEnabled && !turningOff) {
+    body = (
+      <>
         <p>
           <span className="badge badge-ok">On</span> Sign-in asks for a code from your authenticator
           app.
         </p>
-      ) : enrolment === null ? (
-        <form
-          onSubmit={(event) => {
-            event.preventDefault();
-            void start();
-          }}
+        <p className="muted">
+          New recovery codes cannot be made yet: turn two-step off and on again to get a fresh set.
+        </p>
+        <button
+          type="button"
+          className="button button-secondary"
+          onClick={() => setTurningOff(true)}
         >
-          <p className="muted">Add a code from an authenticator app to every sign-in.</p>
-          <Field
-            label="Your password"
-            name="mfaPassword"
-            type="password"
-            value={password}
-            onChange={setPassword}
-            autoComplete="current-password"
-          />
-          <ErrorMessage problem={problem} />
-          <button type="submit" className="button" disabled={busy}>
-            Set up two-step verification
+          Turn two-step verification off
+        </button>
+      </>
+    );
+  } else if (me.mfaEnabled) {
+    body = (
+      <form ref={form} onSubmit={turnOff} noValidate>
+        <p>Turning it off makes sign-in need only your password.</p>
+        <Field
+          label="Your password"
+          name="mfaPassword"
+          type="password"
+          value={password}
+          onChange={setPassword}
+          autoComplete="current-password"
+          error={passwordError}
+        />
+        <Field
+          label="Code from your app or a recovery code"
+          name="code"
+          value={code}
+          onChange={setCode}
+          autoComplete="one-time-code"
+          error={codeError}
+        />
+        <ErrorMessage problem={general} />
+        <div className="actions">
+          <button
+            type="button"
+            className="button button-secondary"
+            onClick={() => setTurningOff(false)}
+          >
+            Keep it on
           </button>
-        </form>
-      ) : (
-        <form onSubmit={confirm} noValidate>
-          <p>Scan this code with your authenticator app, then enter the 6-digit code it shows.</p>
-          <QrCanvas text={enrolment.otpauthUri} />
-          <p className="muted">
-            Cannot scan? Enter this key: <code className="secret">{enrolment.secret}</code>
-          </p>
-          <Field
-            label="6-digit code"
-            name="code"
-            value={code}
-            onChange={setCode}
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            maxLength={6}
-            error={problem ? problem.detail : undefined}
-          />
-          <button type="submit" className="button" disabled={busy}>
-            Turn on
+          <button type="submit" className="button button-danger" disabled={busy}>
+            Turn off
           </button>
-        </form>
-      )}
+        </div>
+      </form>
+    );
+  } else if (enrolment === null) {
+    body = (
+      <form ref={form} onSubmit={start} noValidate>
+        <p className="muted">Add a code from an authenticator app to every sign-in.</p>
+        <Field
+          label="Your password"
+          name="mfaPassword"
+          type="password"
+          value={password}
+          onChange={setPassword}
+          autoComplete="current-password"
+          error={passwordError}
+        />
+        <ErrorMessage problem={general} />
+        <button type="submit" className="button" disabled={busy}>
+          Set up two-step verification
+        </button>
+      </form>
+    );
+  } else {
+    body = (
+      <form ref={form} onSubmit={confirm} noValidate>
+        <p>Scan this code with your authenticator app, then enter the 6-digit code it shows.</p>
+        <QrCanvas text={enrolment.otpauthUri} />
+        <p className="muted">
+          Cannot scan? Enter this key: <code className="secret">{enrolment.secret}</code>
+        </p>
+        <Field
+          label="6-digit code"
+          name="code"
+          value={code}
+          onChange={setCode}
+          inputMode="numeric"
+          autoComplete="one-time-code"
+          maxLength={6}
+          error={codeError}
+        />
+        <ErrorMessage problem={general} />
+        <button type="submit" className="button" disabled={busy}>
+          Turn on
+        </button>
+      </form>
+    );
+  }
+
+  return (
+    <section className="card" aria-labelledby="mfa-title">
+      <h2 id="mfa-title">Two-step verification</h2>
+      {body}
     </section>
   );
 }

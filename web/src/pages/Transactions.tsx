@@ -2,7 +2,8 @@ import { useEffect, useMemo, useState } from 'react';
 import { groupAccountNumber } from '../account-number';
 import { api, type Problem, problemOf, type Transaction } from '../api/client';
 import { accountLabel, useAccounts } from '../hooks';
-import { Empty, ErrorMessage, Field, formatDate, Loading, Money, Select } from '../ui';
+import { useQuery } from '../router';
+import { Empty, ErrorMessage, Field, formatDate, Loading, Money, plural, Select } from '../ui';
 
 const PAGE_SIZE = 20;
 /** At most this many API pages of 100 are read for one account (10,000 movements). */
@@ -72,24 +73,27 @@ function toCsv(rows: Transaction[]): string {
 
 export function TransactionsPage() {
   const { accounts, problem: loadProblem } = useAccounts();
-  const [accountNumber, setAccountNumber] = useState('');
-  const [type, setType] = useState('');
-  const [fromDate, setFromDate] = useState('');
-  const [toDate, setToDate] = useState('');
-  const [page, setPage] = useState(0);
+  // Account, filters and page live in the URL: back, forward and reload keep them.
+  const [query, setQuery] = useQuery();
+  const accountNumber = query.get('account') ?? accounts?.[0]?.accountNumber ?? '';
+  const type = query.get('type') ?? '';
+  const fromDate = query.get('from') ?? '';
+  const toDate = query.get('to') ?? '';
+  const page = Math.max(0, Number.parseInt(query.get('page') ?? '1', 10) - 1 || 0);
+  const setPage = (n: number) => setQuery({ page: n === 0 ? null : String(n + 1) }, { push: true });
+  const setFilter = (name: string) => (value: string) => setQuery({ [name]: value, page: null });
+  const rangeError =
+    fromDate !== '' && toDate !== '' && fromDate > toDate
+      ? 'The from date is after the to date. Choose a from date on or before the to date.'
+      : null;
   const [history, setHistory] = useState<Transaction[] | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
-
-  useEffect(() => {
-    if (accountNumber === '' && accounts?.[0]) setAccountNumber(accounts[0].accountNumber);
-  }, [accounts, accountNumber]);
 
   useEffect(() => {
     if (accountNumber === '') return;
     let live = true;
     setHistory(null);
     setProblem(null);
-    setPage(0);
     fullHistory(accountNumber).then(
       (rows) => live && setHistory(rows),
       (error: unknown) => live && setProblem(problemOf(error)),
@@ -144,17 +148,14 @@ export function TransactionsPage() {
           label="Account"
           name="account"
           value={accountNumber}
-          onChange={setAccountNumber}
+          onChange={setFilter('account')}
           options={accounts.map((a) => ({ value: a.accountNumber, label: accountLabel(a) }))}
         />
         <Select
           label="Type"
           name="type"
           value={type}
-          onChange={(value) => {
-            setType(value);
-            setPage(0);
-          }}
+          onChange={setFilter('type')}
           options={[
             { value: '', label: 'All types' },
             ...Object.entries(TYPE_LABELS).map(([value, label]) => ({ value, label })),
@@ -165,21 +166,10 @@ export function TransactionsPage() {
           name="from"
           type="date"
           value={fromDate}
-          onChange={(v) => {
-            setFromDate(v);
-            setPage(0);
-          }}
+          onChange={setFilter('from')}
+          error={rangeError}
         />
-        <Field
-          label="To date"
-          name="to"
-          type="date"
-          value={toDate}
-          onChange={(v) => {
-            setToDate(v);
-            setPage(0);
-          }}
-        />
+        <Field label="To date" name="to" type="date" value={toDate} onChange={setFilter('to')} />
         <button
           type="button"
           className="button button-secondary"
@@ -191,12 +181,12 @@ export function TransactionsPage() {
       </form>
       <ErrorMessage problem={problem} />
       {history === null && problem === null ? <Loading what="transactions" /> : null}
-      {history !== null && filtered.length === 0 ? (
+      {history !== null && filtered.length === 0 && rangeError === null ? (
         <Empty>
           {history.length === 0 ? 'No transactions yet.' : 'No transactions match these filters.'}
         </Empty>
       ) : null}
-      {rows.length > 0 ? (
+      {rows.length > 0 && rangeError === null ? (
         <div className="card table-card">
           <table className="tx-table">
             <caption className="sr-only">Transactions, newest first</caption>
@@ -230,7 +220,9 @@ export function TransactionsPage() {
                       </span>
                     ) : null}
                   </td>
-                  <td data-label="Type">{TYPE_LABELS[t.type] ?? t.type}</td>
+                  <td data-label="Type" className="tx-type">
+                    {TYPE_LABELS[t.type] ?? t.type}
+                  </td>
                   <td
                     data-label="Amount"
                     className={t.direction === 'credit' ? 'num credit' : 'num debit'}
@@ -255,7 +247,7 @@ export function TransactionsPage() {
               Newer
             </button>
             <span aria-live="polite">
-              Page {current + 1} of {pages} · {filtered.length} transactions
+              Page {current + 1} of {pages} · {plural(filtered.length, 'transaction')}
             </span>
             <button
               type="button"
