@@ -67,6 +67,27 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /** Fastify `trustProxy`: false, a hop count, or addresses/CIDRs/named ranges of proxies. */
   trustProxy: false | number | string[];
+  /** Events for other systems (src/events/): the NATS JetStream publisher. */
+  events: {
+    /** `nats://` server(s), comma-separated; undefined: events are only in the outbox. */
+    natsUrl: string | undefined;
+    leaseMs: number;
+    pollIntervalMs: number;
+    publishBatch: number;
+    publishTimeoutMs: number;
+  };
+  /** Webhook delivery (src/webhooks/). */
+  webhooks: {
+    /** Hosts (names or addresses) that may resolve to private or loopback addresses. */
+    allowedHosts: string[];
+    timeoutMs: number;
+    maxResponseBytes: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    maxAttempts: number;
+    disableAfterFailures: number;
+    pollIntervalMs: number;
+  };
   /** Secrets supplied by the environment (required in production). */
   secrets: {
     jwtPrivateKeyPem: string | undefined;
@@ -207,6 +228,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (rateLimitsSwitch !== 'on' && rateLimitsSwitch !== 'off') {
     throw new ConfigError(`RATE_LIMITS must be on or off, got "${rateLimitsSwitch}"`);
   }
+  const natsUrl = optional(env, 'EVENTS_NATS_URL');
+  if (
+    natsUrl !== undefined &&
+    !natsUrl.split(',').every((u) => /^(nats|tls):\/\/\S+$/.test(u.trim()))
+  ) {
+    throw new ConfigError('EVENTS_NATS_URL must be nats:// or tls:// URLs, comma-separated');
+  }
   const tlsCertFile = optional(env, 'TLS_CERT_FILE');
   const tlsKeyFile = optional(env, 'TLS_KEY_FILE');
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
@@ -259,6 +287,31 @@ export function loadConfig(env: Env = process.env): Config {
         ? undefined
         : { certFile: path.resolve(tlsCertFile), keyFile: path.resolve(tlsKeyFile) },
     trustProxy: parseTrustProxy(optional(env, 'TRUST_PROXY')),
+    events: {
+      natsUrl,
+      leaseMs: integer(env, 'EVENTS_LEASE_MS', 15_000, 1000, 600_000),
+      pollIntervalMs: integer(env, 'EVENTS_POLL_INTERVAL_MS', 100, 10, 60_000),
+      publishBatch: integer(env, 'EVENTS_PUBLISH_BATCH', 256, 1, 10_000),
+      publishTimeoutMs: integer(env, 'EVENTS_PUBLISH_TIMEOUT_MS', 5000, 100, 120_000),
+    },
+    webhooks: {
+      allowedHosts: (optional(env, 'WEBHOOK_ALLOWED_HOSTS') ?? '')
+        .split(',')
+        .map((host) =>
+          host
+            .trim()
+            .toLowerCase()
+            .replace(/^\[(.*)\]$/, '$1'),
+        )
+        .filter((host) => host !== ''),
+      timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      maxResponseBytes: integer(env, 'WEBHOOK_MAX_RESPONSE_BYTES', 65_536, 0, 10_485_760),
+      retryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 10_000, 1, 3_600_000),
+      retryMaxMs: integer(env, 'WEBHOOK_RETRY_MAX_MS', 14_400_000, 1, 86_400_000),
+      maxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
+      disableAfterFailures: integer(env, 'WEBHOOK_DISABLE_AFTER_FAILURES', 50, 1, 10_000),
+      pollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL_MS', 1000, 10, 60_000),
+    },
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),
       jwtKeyId: optional(env, 'JWT_KEY_ID'),

@@ -9,6 +9,8 @@ import { isCashStaff, type Principal } from '../auth/roles.ts';
 import type { Engine, Trx } from '../db/database.ts';
 import type { PostingsTable } from '../db/schema.ts';
 import type { ErrorCode } from '../errors.ts';
+import { transactionPosted, userLocked } from '../events/event-data.ts';
+import { appendEvents, type NewEvent } from '../events/outbox.ts';
 import {
   allocateIds,
   type EntryRow,
@@ -117,6 +119,8 @@ interface BatchState {
   keysToStore: Array<{ userId: string; key: string; requestHash: string; outcome: StoredOutcome }>;
   pinStates: Map<string, PinState>;
   audit: AuditEvent[];
+  /** Outbox events of the batch other than `transaction.posted` (built when ids are known). */
+  events: NewEvent[];
 }
 
 /**
@@ -166,6 +170,7 @@ export class LedgerEngine {
       keysToStore: [],
       pinStates: new Map(),
       audit: [],
+      events: [],
     };
     const outcomes = commands.map((command) => this.#apply(state, command));
     await this.#persist(trx, state);
@@ -287,6 +292,7 @@ export class LedgerEngine {
       ip: command.clientIp,
       details: { reason: 'too many wrong transaction PINs', attempts: gate.failedPinAttempts },
     });
+    state.events.push(userLocked(gate.id, 'too many wrong transaction PINs', state.now));
     return failure(
       'USER_LOCKED',
       'too many wrong PINs; the user is locked until the bank unlocks it',
@@ -376,6 +382,7 @@ export class LedgerEngine {
 
   async #persist(trx: Trx, state: BatchState): Promise<void> {
     const { engine } = this.#deps;
+    const posted: NewEvent[] = [];
     if (state.entries.length > 0) {
       const { entryIds, postingIds } = await allocateIds(
         trx,
@@ -421,6 +428,23 @@ export class LedgerEngine {
           balances.set(posting.account.id, posting.balanceAfterMinor);
           if (k === 0) planned.outcome.transaction.id = postingId.toString();
         });
+        posted.push(
+          transactionPosted({
+            entryId,
+            kind: command.kind,
+            amountMinor: command.amountMinor,
+            currency: command.currency,
+            description: command.description,
+            actorUserId: command.actor.userId,
+            createdAt: state.now,
+            legs: planned.postings.map((posting, k) => ({
+              postingId: postingIds[index * 2 + k] ?? 0n,
+              accountNumber: posting.account.accountNumber,
+              direction: posting.direction,
+              balanceAfterMinor: posting.balanceAfterMinor,
+            })),
+          }),
+        );
       });
       await insertEntries(trx, engine, entryRows);
       await insertPostings(trx, engine, postingRows);
@@ -445,5 +469,8 @@ export class LedgerEngine {
     if (state.pinStates.size > 0)
       await savePinStates(trx, [...state.pinStates.values()], state.now);
     for (const event of state.audit) await appendAudit(trx, engine, event, state.now);
+    // The batch's events, one multi-row insert, in the batch's transaction: taken last, so
+    // the event counter's lock (which orders all writers of events) is held only briefly.
+    await appendEvents(trx, [...posted, ...state.events]);
   }
 }
