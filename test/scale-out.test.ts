@@ -137,7 +137,9 @@ if (!ENGINES.includes('postgres')) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const streamed = await readStream(nats.url);
       assert.equal(streamed.length, total, 'every event once in the stream');
-      streamed.forEach((event, index) => assert.equal(event.sequence, index + 1));
+      streamed.forEach((event, index) => {
+        assert.equal(event.sequence, index + 1);
+      });
       assert.equal(new Set(streamed.map((e) => e.id)).size, total);
       return total;
     }
@@ -234,7 +236,7 @@ if (!ENGINES.includes('postgres')) {
     it(
       'kill the publisher: the other process takes over within the lease, no gap, no duplicate',
       TIMEOUT,
-      async () => {
+      async (ctx) => {
         const holderPid = await publisherPid();
         const holder = servers.find((s) => s.child.pid === holderPid);
         const survivor = servers.find((s) => s.child.pid !== holderPid);
@@ -259,6 +261,7 @@ if (!ENGINES.includes('postgres')) {
           tookOverMs >= 0 && tookOverMs <= LEASE_MS + LEASE_MS / 2,
           `took over after ${tookOverMs} ms`,
         );
+        ctx.diagnostic(`publisher lease taken over ${tookOverMs} ms after the kill`);
         const total = await assertStreamComplete();
         assert.equal(total, before + 40);
         // Webhooks too: the dispatcher's lease moves over; delivery is at least once.

@@ -84,6 +84,7 @@ export interface StreamedEvent {
   /** When JetStream stored it (ms since the epoch). */
   storedAtMs: number;
   time: string;
+  data: Record<string, unknown>;
 }
 
 /** Every message of COREBANK_EVENTS, in stream order. */
@@ -105,7 +106,13 @@ export async function readStream(url: string): Promise<StreamedEvent[]> {
     ) {
       const message = await jsm.streams.getMessage(EVENTS_STREAM, { seq });
       if (message === null) continue;
-      const body = message.json<{ sequence: number; id: string; type: string; time: string }>();
+      const body = message.json<{
+        sequence: number;
+        id: string;
+        type: string;
+        time: string;
+        data: Record<string, unknown>;
+      }>();
       events.push({
         streamSequence: message.seq,
         sequence: body.sequence,
@@ -114,6 +121,7 @@ export async function readStream(url: string): Promise<StreamedEvent[]> {
         subject: message.subject,
         storedAtMs: message.time.getTime(),
         time: body.time,
+        data: body.data,
       });
     }
     return events;
