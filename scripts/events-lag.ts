@@ -115,10 +115,9 @@ try {
   await Promise.all(
     Array.from({ length: connections }, async () => {
       while (Date.now() - startedAt < durationMs) {
-        const from = customers[crypto.randomInt(customers.length)];
-        let to = customers[crypto.randomInt(customers.length)];
-        if (to === from)
-          to = customers[(customers.indexOf(from ?? customers[0]!) + 1) % customers.length];
+        const i = crypto.randomInt(customers.length);
+        const from = customers[i];
+        const to = customers[(i + 1 + crypto.randomInt(customers.length - 1)) % customers.length];
         if (from === undefined || to === undefined) continue;
         const response = await httpJson(
           base,
