@@ -119,17 +119,16 @@ try {
         const from = customers[i];
         const to = customers[(i + 1 + crypto.randomInt(customers.length - 1)) % customers.length];
         if (from === undefined || to === undefined) continue;
-        const response = await httpJson(
+        const response = await httpJson<{ id: string }>(
           base,
           'POST',
           `/api/v1/accounts/${from.account}/transfers`,
-          {
-            token: from.token,
-            body: { toAccount: to.account, amount: '0.01', pin: PIN },
-          },
+          { token: from.token, body: { toAccount: to.account, amount: '0.01', pin: PIN } },
         );
-        if (response.status === 201) ok += 1;
-        else failed += 1;
+        if (response.status === 201) {
+          ok += 1;
+          answeredAt.set(response.body.id, Date.now());
+        } else failed += 1;
       }
     }),
   );
