@@ -45,8 +45,6 @@ export function subjectOf(type: string): string {
   return `${EVENTS_SUBJECT_PREFIX}${type}`;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
-
 /**
  * Publishes the outbox to NATS JetStream in sequence order. One process at a time holds the
  * `nats` lease; the others wait and take over when it lapses. Where to resume is read from
@@ -68,6 +66,8 @@ export class NatsEventPublisher {
   #leaseRenewedAt = 0;
   #stopped = false;
   #loop: Promise<void> | undefined;
+  /** Ends the current pause early (on stop), so shutdown does not wait out a back-off. */
+  #wake: () => void = () => {};
   readonly stats = { published: 0, holdsLease: false, position: 0n, failures: 0 };
 
   constructor(options: NatsPublisherOptions) {
@@ -85,9 +85,21 @@ export class NatsEventPublisher {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#wake();
     await this.#loop;
     if (this.stats.holdsLease) await this.#lease.release().catch(() => undefined);
     await this.#disconnect();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   async #run(): Promise<void> {
@@ -96,12 +108,12 @@ export class NatsEventPublisher {
     while (!this.#stopped) {
       try {
         if (!(await this.#holdLease())) {
-          await sleep(Math.max(50, Math.floor(leaseMs / 4)));
+          await this.#sleep(Math.max(50, Math.floor(leaseMs / 4)));
           continue;
         }
         const published = await this.#publishOnce();
         backoffMs = 100;
-        if (published === 0) await sleep(pollIntervalMs);
+        if (published === 0) await this.#sleep(pollIntervalMs);
       } catch (error) {
         this.stats.failures += 1;
         // Whatever happened, the stream is asked again where to resume.
@@ -110,7 +122,7 @@ export class NatsEventPublisher {
           { err: error instanceof Error ? error.message : String(error), retryInMs: backoffMs },
           'event publishing to NATS failed; will retry',
         );
-        await sleep(backoffMs);
+        await this.#sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
       }
     }

@@ -115,7 +115,8 @@ export function registerEvents(
       async collect() {
         const last = Number(await lastSequence(db));
         const positions = await consumerPositions(db);
-        for (const name of [NATS_CONSUMER, 'webhooks']) {
+        // Without EVENTS_NATS_URL nothing publishes, and a "lag" would only alarm.
+        for (const name of publisher === null ? ['webhooks'] : [NATS_CONSUMER, 'webhooks']) {
           const found = positions.find((p) => p.name === name);
           this.set({ consumer: name }, last - Number(found?.position ?? 0n));
         }
