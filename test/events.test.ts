@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ConsumerLease } from '../src/events/consumer-lease.ts';
 import { appendEvent, lastSequence } from '../src/events/outbox.ts';
 import { verifyLedger } from '../src/ledger/verify.ts';
 import { assertProblem } from './support/auth-helpers.ts';
@@ -187,6 +188,26 @@ for (const engine of ENGINES) {
       assert.equal(new Set(events.map((e) => e.id)).size, events.length);
       const verify = await verifyLedger(t.runtime.database.db);
       assert.equal(verify.ok, true, verify.ok ? '' : verify.problem);
+    });
+
+    it('gives a consumer lease to one process at a time, and only its holder moves the position', async () => {
+      const db = t.runtime.database.db;
+      const first = new ConsumerLease(db, 'lease-test', 1000);
+      const second = new ConsumerLease(db, 'lease-test', 1000);
+      const now = Date.now();
+      assert.equal(await first.acquire(new Date(now)), true);
+      assert.equal(await second.acquire(new Date(now + 10)), false, 'held by the first');
+      assert.equal(await first.acquire(new Date(now + 500)), true, 'the holder renews');
+      assert.equal(await second.acquire(new Date(now + 1400)), false, 'renewed lease still runs');
+      assert.equal(await first.advance(5n), true);
+      // The first stops renewing; once its lease lapses the second takes over.
+      assert.equal(await second.acquire(new Date(now + 1600)), true);
+      assert.equal(await first.advance(9n), false, 'a former holder cannot move the position');
+      assert.equal(await second.advance(4n), false, 'the position never goes back');
+      assert.equal(await second.advance(6n), true);
+      assert.equal(await second.position(), 6n);
+      await second.release();
+      assert.equal(await first.acquire(new Date(now + 1700)), true, 'released: free at once');
     });
 
     it('lets staff and auditors page through events, and nobody else', async () => {
