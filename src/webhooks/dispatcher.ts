@@ -5,6 +5,7 @@ import { decryptWebhookSecret } from './secrets.ts';
 import { sendWebhook } from './sender.ts';
 import { webhookHeaders } from './signing.ts';
 import {
+  claimDelivery,
   type DueDelivery,
   findDueDeliveries,
   insertDeliveries,
@@ -133,9 +134,21 @@ export class WebhookDispatcher {
       list.push(delivery);
       byEndpoint.set(delivery.endpoint.id, list);
     }
+    const { db, policy, leaseMs } = this.#options;
+    const started = performance.now();
     await Promise.all(
       [...byEndpoint.values()].map(async (deliveries) => {
         for (const delivery of deliveries) {
+          // A pass ends well within the lease, so the next pass renews it before another
+          // process could take over and send the same endpoint's deliveries out of order.
+          if (performance.now() - started > leaseMs / 2) break;
+          const now = new Date();
+          const claimUntil = new Date(now.getTime() + policy.timeoutMs + leaseMs);
+          if (
+            !(await claimDelivery(db, delivery.id, now.toISOString(), claimUntil.toISOString()))
+          ) {
+            continue;
+          }
           // After a failure, the endpoint's later deliveries wait for the next pass.
           if (!(await this.#attempt(delivery))) break;
         }

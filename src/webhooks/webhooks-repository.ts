@@ -216,6 +216,28 @@ export async function findDueDeliveries(
   }));
 }
 
+/**
+ * Claims one due delivery for sending until `claimUntil`: a compare-and-set on
+ * `next_attempt_at`, so if two processes ever try the same delivery (a dispatcher whose
+ * lease ran out mid-pass and its successor), only one sends it. A sender that dies leaves
+ * the delivery due again at `claimUntil`.
+ */
+export async function claimDelivery(
+  db: Db,
+  id: bigint,
+  now: string,
+  claimUntil: string,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('webhook_deliveries')
+    .set({ next_attempt_at: claimUntil, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', now)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
 export interface AttemptOutcome {
   deliveryId: bigint;
   endpointId: string;
