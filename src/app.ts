@@ -22,6 +22,7 @@ import { TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
+import { registerEvents } from './events/register.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
@@ -170,7 +171,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxAmountMajor: config.maxAmountMajor,
   });
 
-  registerMetrics(app, batcher);
+  // Events for other systems: outbox pull API, webhooks, NATS publisher (src/events/).
+  const eventMetrics = registerEvents(app, { config, database, secrets, tokens, batcher });
+
+  registerMetrics(app, batcher, eventMetrics);
   registerAuthRoutes(app, auth, tokens);
   registerSessionAndPasswordRoutes(app, authInfrastructure, tokens, config, database);
   registerMfaRoutes(app, mfa, tokens);

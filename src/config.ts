@@ -91,6 +91,27 @@ export interface Config {
     /** Tests only: kill the process at a chosen point of a run, to prove recovery. */
     fault: 'none' | 'crash-after-transfer';
   };
+  /** Events for other systems (src/events/): the NATS JetStream publisher. */
+  events: {
+    /** `nats://` server(s), comma-separated; undefined: events are only in the outbox. */
+    natsUrl: string | undefined;
+    leaseMs: number;
+    pollIntervalMs: number;
+    publishBatch: number;
+    publishTimeoutMs: number;
+  };
+  /** Webhook delivery (src/webhooks/). */
+  webhooks: {
+    /** Hosts (names or addresses) that may resolve to private or loopback addresses. */
+    allowedHosts: string[];
+    timeoutMs: number;
+    maxResponseBytes: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    maxAttempts: number;
+    disableAfterFailures: number;
+    pollIntervalMs: number;
+  };
   /** Secrets supplied by the environment (required in production). */
   secrets: {
     jwtPrivateKeyPem: string | undefined;
@@ -281,6 +302,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (rateLimitsSwitch !== 'on' && rateLimitsSwitch !== 'off') {
     throw new ConfigError(`RATE_LIMITS must be on or off, got "${rateLimitsSwitch}"`);
   }
+  const natsUrl = optional(env, 'EVENTS_NATS_URL');
+  if (
+    natsUrl !== undefined &&
+    !natsUrl.split(',').every((u) => /^(nats|tls):\/\/\S+$/.test(u.trim()))
+  ) {
+    throw new ConfigError('EVENTS_NATS_URL must be nats:// or tls:// URLs, comma-separated');
+  }
   const tlsCertFile = optional(env, 'TLS_CERT_FILE');
   const tlsKeyFile = optional(env, 'TLS_KEY_FILE');
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
@@ -366,6 +394,31 @@ export function loadConfig(env: Env = process.env): Config {
       pollIntervalMs: integer(env, 'STANDING_ORDERS_POLL_INTERVAL_MS', 60_000, 50, 3_600_000),
       leaseMs: integer(env, 'STANDING_ORDERS_LEASE_MS', 120_000, 500, 3_600_000),
       fault: standingOrdersFault,
+    },
+    events: {
+      natsUrl,
+      leaseMs: integer(env, 'EVENTS_LEASE_MS', 15_000, 1000, 600_000),
+      pollIntervalMs: integer(env, 'EVENTS_POLL_INTERVAL_MS', 100, 10, 60_000),
+      publishBatch: integer(env, 'EVENTS_PUBLISH_BATCH', 256, 1, 10_000),
+      publishTimeoutMs: integer(env, 'EVENTS_PUBLISH_TIMEOUT_MS', 5000, 100, 120_000),
+    },
+    webhooks: {
+      allowedHosts: (optional(env, 'WEBHOOK_ALLOWED_HOSTS') ?? '')
+        .split(',')
+        .map((host) =>
+          host
+            .trim()
+            .toLowerCase()
+            .replace(/^\[(.*)\]$/, '$1'),
+        )
+        .filter((host) => host !== ''),
+      timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      maxResponseBytes: integer(env, 'WEBHOOK_MAX_RESPONSE_BYTES', 65_536, 0, 10_485_760),
+      retryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 10_000, 1, 3_600_000),
+      retryMaxMs: integer(env, 'WEBHOOK_RETRY_MAX_MS', 14_400_000, 1, 86_400_000),
+      maxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
+      disableAfterFailures: integer(env, 'WEBHOOK_DISABLE_AFTER_FAILURES', 50, 1, 10_000),
+      pollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL_MS', 1000, 10, 60_000),
     },
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),

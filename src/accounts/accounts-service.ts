@@ -2,6 +2,8 @@ import { hasRole, isReadingStaff, type Principal } from '../auth/roles.ts';
 import { type Db, isUniqueViolation } from '../db/database.ts';
 import { decodeIdCursor, encodeIdCursor, type Page, readPage } from '../db/paging.ts';
 import { CorebankError } from '../errors.ts';
+import { accountOpened } from '../events/event-data.ts';
+import { appendEvent } from '../events/outbox.ts';
 import { listAccountHistory } from '../ledger/ledger-repository.ts';
 import { type TransactionView, toTransactionView } from '../ledger/transaction-view.ts';
 import { currencyScale, formatMinor } from '../money/money.ts';
@@ -79,13 +81,18 @@ export class AccountsService {
     await ensureVaultAccount(this.#db, input.currency, now);
     for (let attempt = 1; ; attempt++) {
       try {
-        const account = await insertCustomerAccount(this.#db, {
-          accountNumber: generateAccountNumber(),
-          userId: principal.userId,
-          type: input.type,
-          currency: input.currency,
-          nickname: input.nickname,
-          now,
+        // The account and its account.opened event commit together or not at all.
+        const account = await this.#db.transaction().execute(async (trx) => {
+          const opened = await insertCustomerAccount(trx, {
+            accountNumber: generateAccountNumber(),
+            userId: principal.userId,
+            type: input.type,
+            currency: input.currency,
+            nickname: input.nickname,
+            now,
+          });
+          await appendEvent(trx, accountOpened(opened));
+          return opened;
         });
         return toAccountView(account);
       } catch (error) {

@@ -7,6 +7,8 @@ import { hasRole, type Principal, type Role } from '../auth/roles.ts';
 import { revokeUserSessions } from '../auth/sessions-repository.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError, type ErrorCode, isCorebankError } from '../errors.ts';
+import { accountStatusChanged, userUnlocked } from '../events/event-data.ts';
+import { appendEvent } from '../events/outbox.ts';
 import { listCustomerPostings, type TransactionFilter } from '../ledger/ledger-repository.ts';
 import type { TransactionType, TransactionView } from '../ledger/transaction-view.ts';
 import { toTransactionView } from '../ledger/transaction-view.ts';
@@ -359,6 +361,7 @@ export class AdminService {
         },
         now,
       );
+      if (wasLocked) await appendEvent(trx, userUnlocked(user.id, principal.userId, now));
       return user.id;
     });
     // The refusal is thrown only after the audit event committed.
@@ -436,6 +439,12 @@ export class AdminService {
         },
         now,
       );
+      if (changed) {
+        await appendEvent(
+          trx,
+          accountStatusChanged(accountNumber, status, principal.userId, context.reason, now),
+        );
+      }
       return { ...locked, status };
     });
     if (account === null) throw new CorebankError('NOT_FOUND', 'account not found');

@@ -20,6 +20,8 @@ export const AUDIT_ACTIONS = [
   'account.unfrozen',
   'money.staff_deposit',
   'money.staff_withdrawal',
+  'webhook.endpoint_created',
+  'webhook.endpoint_deleted',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

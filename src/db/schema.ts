@@ -187,6 +187,71 @@ export interface StandingOrderRunsTable {
   completed_at: Timestamp | null;
 }
 
+/** The transactional outbox (src/events/outbox.ts). */
+export interface EventsTable {
+  sequence: bigint;
+  id: string;
+  type: string;
+  source: string;
+  time: Timestamp;
+  /** The event's `data`, as JSON text. */
+  data: string;
+}
+
+export interface EventSequenceTable {
+  id: bigint;
+  last_sequence: bigint;
+}
+
+/** A reader of the outbox: how far it got, and which process holds its lease. */
+export interface EventConsumersTable {
+  name: string;
+  position: bigint;
+  holder: string | null;
+  lease_until: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: string | null;
+  event_types: string;
+  secret_ciphertext: string;
+  status: 'enabled' | 'disabled';
+  consecutive_failures: bigint;
+  disabled_at: Timestamp | null;
+  disabled_reason: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  deleted_at: Timestamp | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Identity;
+  endpoint_id: string;
+  event_sequence: bigint;
+  status: 'pending' | 'succeeded' | 'failed';
+  attempts: bigint;
+  next_attempt_at: Timestamp;
+  last_response_status: bigint | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookAttemptsTable {
+  id: Identity;
+  delivery_id: bigint;
+  endpoint_id: string;
+  event_id: string;
+  attempt: bigint;
+  status: 'succeeded' | 'failed';
+  response_status: bigint | null;
+  error: string | null;
+  duration_ms: bigint;
+  at: Timestamp;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
@@ -204,4 +269,10 @@ export interface Database {
   network_webhook_ids: NetworkWebhookIdsTable;
   standing_orders: StandingOrdersTable;
   standing_order_runs: StandingOrderRunsTable;
+  events: EventsTable;
+  event_sequence: EventSequenceTable;
+  event_consumers: EventConsumersTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

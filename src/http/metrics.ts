@@ -8,9 +8,14 @@ import type { App } from './types.ts';
  * label set unbounded), plus the process's own metrics. Each app has its own registry, so
  * several apps in one test process do not collide.
  */
-export function registerMetrics(app: App, batcher: CommandBatcher): void {
+export function registerMetrics(
+  app: App,
+  batcher: CommandBatcher,
+  ...more: Array<(registry: Registry) => void>
+): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const add of more) add(registry);
   // Group commit at a glance: commands per batch is commands_total / batches_total.
   const ledgerGauges: Array<[string, string, () => number]> = [
     [

@@ -75,6 +75,7 @@ async function readBatch(
     pinStates: new Map(),
     audit: [],
     extraWrites: [],
+    events: [],
   };
 }
 
@@ -156,6 +157,7 @@ export class LedgerEngine {
         clientIp: command.clientIp,
         pinStates: batch.pinStates,
         audit: batch.audit,
+        events: batch.events,
       });
       if (wrong !== null) return failure(wrong);
     }

@@ -1,5 +1,7 @@
 import { appendAudit } from '../audit/audit.ts';
 import type { Engine, Trx } from '../db/database.ts';
+import { transactionPosted } from '../events/event-data.ts';
+import { appendEvents, type NewEvent } from '../events/outbox.ts';
 import {
   allocateIds,
   type EntryRow,
@@ -64,12 +66,18 @@ async function rowsOf(
   engine: Engine,
   now: string,
   entries: readonly PlannedEntry[],
-): Promise<{ entryRows: EntryRow[]; postingRows: PostingRow[]; balances: Map<bigint, bigint> }> {
+): Promise<{
+  entryRows: EntryRow[];
+  postingRows: PostingRow[];
+  balances: Map<bigint, bigint>;
+  posted: NewEvent[];
+}> {
   const postingCount = entries.reduce((n, entry) => n + entry.postings.length, 0);
   const { entryIds, postingIds } = await allocateIds(trx, engine, entries.length, postingCount);
   const entryRows: EntryRow[] = [];
   const postingRows: PostingRow[] = [];
   const balances = new Map<bigint, bigint>();
+  const posted: NewEvent[] = [];
   let nextPosting = 0;
   entries.forEach((planned, index) => {
     const entryId = entryIds[index];
@@ -106,8 +114,25 @@ async function rowsOf(
     if (own !== undefined) planned.outcome.transaction.id = own.id.toString();
     entryRows.push(entry);
     postingRows.push(...rows);
+    posted.push(
+      transactionPosted({
+        entryId,
+        kind: planned.kind,
+        amountMinor: planned.amountMinor,
+        currency: planned.currency,
+        description: planned.description,
+        actorUserId: planned.actorUserId,
+        createdAt: now,
+        legs: rows.map((row, k) => ({
+          postingId: row.id,
+          accountNumber: planned.postings[k]?.account.accountNumber ?? '',
+          direction: row.direction,
+          balanceAfterMinor: row.balanceAfterMinor,
+        })),
+      }),
+    );
   });
-  return { entryRows, postingRows, balances };
+  return { entryRows, postingRows, balances, posted };
 }
 
 /**
@@ -118,14 +143,21 @@ async function rowsOf(
  *
  * Order: balances first (a vanished account is caught before anything else is written),
  * then entries and postings, idempotency keys, PIN counters, audit events, and last the
- * extra rows of the batch (`batch.extraWrites`: holds and other rows of command kinds).
- * Rows every batch writes for all its entries (an events outbox) belong at the marked place
- * below, in the same transaction.
+ * extra rows of the batch (`batch.extraWrites`: holds and other rows of command kinds),
+ * and last the batch's outbox events (`transaction.posted` for each entry, then
+ * `batch.events`), all in the same transaction.
  */
 export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState): Promise<void> {
   const { now } = batch;
+  const events: NewEvent[] = [];
   if (batch.entries.length > 0) {
-    const { entryRows, postingRows, balances } = await rowsOf(trx, engine, now, batch.entries);
+    const { entryRows, postingRows, balances, posted } = await rowsOf(
+      trx,
+      engine,
+      now,
+      batch.entries,
+    );
+    events.push(...posted);
     const balanceRows = [...balances].map(([accountId, balanceMinor]) => ({
       accountId,
       balanceMinor,
@@ -149,8 +181,10 @@ export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState):
     expectRows('PIN counters', states.length, await savePinStates(trx, states, now));
   }
   for (const event of batch.audit) await appendAudit(trx, engine, event, now);
-  // Rows written for every entry of the batch (an events outbox) go here.
   for (const write of batch.extraWrites) {
     await write({ trx, engine, now, entries: batch.entries });
   }
+  // The batch's outbox events, one multi-row insert in the batch's transaction. Taken last,
+  // so the event counter's lock (which orders every writer of events) is held only briefly.
+  await appendEvents(trx, [...events, ...batch.events]);
 }

@@ -1,6 +1,8 @@
 import type { AuditEvent } from '../audit/audit.ts';
 import { verifyPin } from '../auth/pin.ts';
 import { hasRole, isCashStaff, isReadingStaff, type Principal } from '../auth/roles.ts';
+import { userLocked } from '../events/event-data.ts';
+import type { NewEvent } from '../events/outbox.ts';
 import type { PinState, UserGate } from './batch-repository.ts';
 import { type LockedAccount, type Refusal, refuse } from './commands/command.ts';
 
@@ -130,6 +132,7 @@ export interface PinCheck {
   /** Where changed attempt counters and lock events are collected for the persist step. */
   pinStates: Map<string, PinState>;
   audit: AuditEvent[];
+  events: NewEvent[];
 }
 
 /**
@@ -165,5 +168,6 @@ export function pinIsRight(gate: UserGate, pin: string | null, check: PinCheck):
     ip: check.clientIp,
     details: { reason: 'too many wrong transaction PINs', attempts: gate.failedPinAttempts },
   });
+  check.events.push(userLocked(gate.id, 'too many wrong transaction PINs', check.now));
   return refuse('USER_LOCKED', 'too many wrong PINs; the user is locked until the bank unlocks it');
 }

@@ -4,6 +4,7 @@ import type { Principal } from '../../auth/roles.ts';
 import type { Engine, Trx } from '../../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../../db/schema.ts';
 import type { ErrorCode } from '../../errors.ts';
+import type { NewEvent } from '../../events/outbox.ts';
 import type { PinState, UserGate } from '../batch-repository.ts';
 import type { TransactionView } from '../transaction-view.ts';
 
@@ -148,6 +149,11 @@ export interface BatchState {
   audit: AuditEvent[];
   /** See `ExtraWrite`: where a command kind's own rows go. */
   extraWrites: ExtraWrite[];
+  /**
+   * Outbox events of the batch other than `transaction.posted` (which the persist step
+   * builds from the rows it writes), written last in the batch's transaction.
+   */
+  events: NewEvent[];
 }
 
 export interface PendingKey {

@@ -993,7 +993,7 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal";
+          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal" | "webhook.endpoint_created" | "webhook.endpoint_deleted";
           actor?: string;
           target?: string;
           outcome?: "success" | "failure" | "denied";
@@ -1279,6 +1279,222 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/webhook-endpoints": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              id: string;
+              url: string;
+              description: string | null;
+              eventTypes: Array<"transaction.posted" | "hold.created" | "hold.captured" | "hold.voided" | "hold.expired" | "payment.created" | "payment.submitted" | "payment.settled" | "payment.rejected" | "payment.failed" | "payment.received" | "payment.returned" | "account.opened" | "account.frozen" | "account.unfrozen" | "user.locked" | "user.unlocked" | "approval.requested" | "approval.decided">;
+              status: "enabled" | "disabled";
+              disabledReason: string | null;
+              createdAt: string;
+            }>;
+            nextCursor: string | null;
+          };
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            url: string;
+            eventTypes?: Array<"transaction.posted" | "hold.created" | "hold.captured" | "hold.voided" | "hold.expired" | "payment.created" | "payment.submitted" | "payment.settled" | "payment.rejected" | "payment.failed" | "payment.received" | "payment.returned" | "account.opened" | "account.frozen" | "account.unfrozen" | "user.locked" | "user.unlocked" | "approval.requested" | "approval.decided">;
+            description?: string;
+            otp?: string;
+          };
+        };
+      };
+      responses: {
+        201: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            url: string;
+            description: string | null;
+            eventTypes: Array<"transaction.posted" | "hold.created" | "hold.captured" | "hold.voided" | "hold.expired" | "payment.created" | "payment.submitted" | "payment.settled" | "payment.rejected" | "payment.failed" | "payment.received" | "payment.returned" | "account.opened" | "account.frozen" | "account.unfrozen" | "user.locked" | "user.unlocked" | "approval.requested" | "approval.decided">;
+            status: "enabled" | "disabled";
+            disabledReason: string | null;
+            createdAt: string;
+            secret: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/webhook-endpoints/{id}": {
+    get?: never;
+    put?: never;
+    post?: never;
+    delete: {
+      parameters: {
+        query?: {
+          otp?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        204: {
+          headers: { [name: string]: unknown };
+          content: never;
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    patch?: never;
+  };
+  "/api/v1/admin/webhook-endpoints/{id}/deliveries": {
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              eventId: string;
+              attempt: number;
+              status: "succeeded" | "failed";
+              responseStatus: number | null;
+              error: string | null;
+              durationMs: number;
+              at: string;
+            }>;
+            nextCursor: string | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     patch?: never;
   };
@@ -1596,6 +1812,62 @@ export interface paths {
               decimals: number;
             }>;
           };
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/events": {
+    get: {
+      parameters: {
+        query?: {
+          after?: string;
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              specversion: "1.0";
+              id: string;
+              source: string;
+              type: "transaction.posted" | "hold.created" | "hold.captured" | "hold.voided" | "hold.expired" | "payment.created" | "payment.submitted" | "payment.settled" | "payment.rejected" | "payment.failed" | "payment.received" | "payment.returned" | "account.opened" | "account.frozen" | "account.unfrozen" | "user.locked" | "user.unlocked" | "approval.requested" | "approval.decided";
+              time: string;
+              sequence: number;
+              datacontenttype: "application/json";
+              data: Record<string, unknown>;
+            }>;
+            nextCursor: string | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
         };
         };
       };
