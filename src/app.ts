@@ -6,19 +6,16 @@ import Fastify from 'fastify';
 import { Type } from 'typebox';
 import { AccountsService } from './accounts/accounts-service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
-import { AdminService } from './admin/admin-service.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
+import { StaffActions } from './admin/staff-actions.ts';
+import { StaffReads } from './admin/staff-reads.ts';
 import {
+  buildAuthServices,
   openAuthInfrastructure,
-  registerSessionAndPasswordRoutes,
+  registerAuthApi,
 } from './auth/auth-infrastructure.ts';
-import { AuthService } from './auth/auth-service.ts';
-import { bindMfaKeys, MfaService } from './auth/mfa.ts';
-import { registerMfaRoutes } from './auth/mfa-routes.ts';
-import { registerRefreshCookie } from './auth/refresh-cookie.ts';
-import { registerAuthRoutes } from './auth/routes.ts';
 import type { Secrets } from './auth/secrets.ts';
-import { TokenService } from './auth/tokens.ts';
+import { registerRefreshCookie } from './auth/sessions/refresh-cookie.ts';
 import type { Config } from './config.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
@@ -128,23 +125,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: CSP_HEADER });
 
   const authInfrastructure = await openAuthInfrastructure(app, config, database);
-  const tokens = new TokenService(
-    secrets,
-    {
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
-      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-    },
-    authInfrastructure.gate,
-  );
-  const auth = new AuthService({
-    db: database.db,
-    secrets,
-    tokens,
-    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-    engine: database.engine,
-    backoff: authInfrastructure.backoff,
-  });
+  const authServices = buildAuthServices(authInfrastructure, config, database, secrets);
+  const { tokens } = authServices;
   const engine = new LedgerEngine({
     engine: database.engine,
     pinPepper: secrets.pinPepper,
@@ -155,9 +137,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     engine,
     batcherOptionsOf(config, database.engine),
   );
-  // TOTP secrets and recovery codes are protected by keys derived from the PIN pepper.
-  bindMfaKeys(database.db, secrets.pinPepper);
-  const mfa = new MfaService({ db: database.db, engine: database.engine });
   const accounts = new AccountsService(database.db);
   const money = new MoneyService({
     db: database.db,
@@ -166,15 +145,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   registerMetrics(app, batcher);
-  registerAuthRoutes(app, auth, tokens);
-  registerSessionAndPasswordRoutes(app, authInfrastructure, tokens, config, database);
-  registerMfaRoutes(app, mfa, tokens);
+  registerAuthApi(app, authServices);
   registerAccountRoutes(app, { accounts, money, tokens });
   registerAdminRoutes(app, {
-    admin: new AdminService({
+    reads: new StaffReads({ db: database.db, maxAmountMajor: config.maxAmountMajor }),
+    actions: new StaffActions({
       db: database.db,
       engine: database.engine,
-      maxAmountMajor: config.maxAmountMajor,
+      mfa: authServices.mfa,
     }),
     tokens,
   });

@@ -4,17 +4,21 @@ import type { Db, Engine } from '../db/database.ts';
 import { isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import type { LoginBackoff } from './login-backoff.ts';
-import { assertLoginMfa, isMfaEnabled } from './mfa.ts';
-import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
-import { assertPasswordAcceptable } from './password-policy.ts';
+import type { MfaService } from './mfa/service.ts';
+import { decoyPasswordHash, hashPassword, verifyPassword } from './passwords/crypto.ts';
+import {
+  assertPasswordAcceptable,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+} from './passwords/policy.ts';
 import { hashPin } from './pin.ts';
 import type { Principal, Role } from './roles.ts';
 import type { Secrets } from './secrets.ts';
-import type { TokenService } from './tokens.ts';
+import type { SessionService, TokenPair } from './sessions/service.ts';
+import { userLockedError } from './user-lock.ts';
 import {
   findUserById,
   findUserByUsername,
-  insertSession,
   insertUser,
   setPinHash,
   type UserRecord,
@@ -33,12 +37,7 @@ export interface UserView {
   createdAt: string;
 }
 
-export interface LoginResult {
-  accessToken: string;
-  refreshToken: string;
-  tokenType: 'Bearer';
-  expiresIn: number;
-}
+export type LoginResult = TokenPair;
 
 export interface NewUserInput {
   username: string;
@@ -48,8 +47,6 @@ export interface NewUserInput {
 }
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,32}$';
-export const PASSWORD_MIN_LENGTH = 12;
-export const PASSWORD_MAX_LENGTH = 128;
 
 function toView(user: UserRecord, mfaEnabled: boolean): UserView {
   return {
@@ -63,10 +60,6 @@ function toView(user: UserRecord, mfaEnabled: boolean): UserView {
     locked: user.lockedAt !== null,
     createdAt: user.createdAt,
   };
-}
-
-function sha256(value: string): string {
-  return crypto.createHash('sha256').update(value).digest('base64url');
 }
 
 /**
@@ -153,8 +146,8 @@ export async function createUser(
 export interface AuthServiceDeps {
   db: Db;
   secrets: Secrets;
-  tokens: TokenService;
-  refreshTokenTtlSeconds: number;
+  sessions: SessionService;
+  mfa: MfaService;
   engine: Engine;
   backoff: LoginBackoff;
 }
@@ -232,7 +225,7 @@ export class AuthService {
     password: string;
     otp?: string | undefined;
   }): Promise<LoginResult & { userId: string }> {
-    const { db, tokens, refreshTokenTtlSeconds } = this.#deps;
+    const { db, mfa, sessions } = this.#deps;
     const user = await findUserByUsername(db, input.username.toLowerCase());
     if (user === null) {
       // Same Argon2 work and the same answer as a wrong password: no username oracle.
@@ -244,36 +237,16 @@ export class AuthService {
     }
     // The second factor is checked only after a right password, so MFA state is not
     // revealed to someone without it; and before the lock, which needs both factors to see.
-    await assertLoginMfa(db, user.id, input.otp);
+    await mfa.assertLoginFactor(user.id, input.otp);
     // The lock is revealed only to someone who knows the password.
-    if (user.lockedAt !== null) {
-      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
-    }
-    const sessionId = crypto.randomUUID();
-    const refreshToken = crypto.randomBytes(32).toString('base64url');
-    const now = new Date();
-    await insertSession(db, {
-      id: sessionId,
-      userId: user.id,
-      // Only a hash is stored: a leaked sessions table cannot be replayed as tokens.
-      refreshTokenHash: sha256(refreshToken),
-      now: now.toISOString(),
-      expiresAt: new Date(now.getTime() + refreshTokenTtlSeconds * 1000).toISOString(),
-    });
-    const access = await tokens.issueAccessToken({ userId: user.id, sessionId, roles: user.roles });
-    return {
-      accessToken: access.token,
-      refreshToken,
-      tokenType: 'Bearer',
-      expiresIn: access.expiresInSeconds,
-      userId: user.id,
-    };
+    if (user.lockedAt !== null) throw userLockedError();
+    return { ...(await sessions.start(user)), userId: user.id };
   }
 
   async me(principal: Principal): Promise<UserView> {
     const user = await findUserById(this.#deps.db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    return toView(user, await isMfaEnabled(this.#deps.db, user.id));
+    return toView(user, await this.#deps.mfa.isEnabled(user.id));
   }
 
   /** Setting or changing the transaction PIN needs the password, not just a token. */
@@ -302,9 +275,7 @@ export class AuthService {
       throw new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password');
     }
     await backoff.recordSuccess(user.username, context.ip);
-    if (user.lockedAt !== null) {
-      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
-    }
+    if (user.lockedAt !== null) throw userLockedError();
     const pinHash = hashPin(secrets.pinPepper, user.id, input.pin);
     await setPinHash(db, user.id, pinHash, new Date().toISOString());
     await audit('success');

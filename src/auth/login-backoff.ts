@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CorebankError } from '../errors.ts';
+import { sha256 } from './digest.ts';
 
 /**
  * Growing back-off after wrong passwords, tracked under two keys:
@@ -137,7 +137,7 @@ export class RedisBackoffStore implements BackoffStore {
 
 function keyOf(kind: 'client' | 'username', username: string, clientIp: string | null): string {
   const material = kind === 'client' ? `${clientIp ?? 'unknown'}\n${username}` : username;
-  return `${kind}:${crypto.createHash('sha256').update(material).digest('base64url')}`;
+  return `${kind}:${sha256(material)}`;
 }
 
 export class LoginBackoff {

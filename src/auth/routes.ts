@@ -2,13 +2,9 @@ import { Type } from 'typebox';
 import { authenticate, principalOf } from '../http/auth-guard.ts';
 import { errorResponses, Pin, Security, UserSchema } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
-import {
-  type AuthService,
-  PASSWORD_MAX_LENGTH,
-  PASSWORD_MIN_LENGTH,
-  USERNAME_PATTERN,
-} from './auth-service.ts';
-import { OTP_PATTERN } from './mfa.ts';
+import { type AuthService, USERNAME_PATTERN } from './auth-service.ts';
+import { OTP_PATTERN } from './mfa/crypto.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords/policy.ts';
 import type { TokenService } from './tokens.ts';
 
 const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH });

@@ -131,7 +131,7 @@ export interface AuditHeadTable {
 
 export interface UserMfaTable {
   user_id: string;
-  /** AES-256-GCM ciphertext of the TOTP secret (see src/auth/mfa.ts). */
+  /** AES-256-GCM ciphertext of the TOTP secret (see src/auth/mfa/crypto.ts). */
   secret_ciphertext: string;
   enabled_at: Timestamp | null;
   last_used_step: bigint | null;

@@ -1,10 +1,10 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../http/auth-guard.ts';
-import { errorResponses, Security } from '../http/schemas.ts';
-import type { App } from '../http/types.ts';
+import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { errorResponses, Security } from '../../http/schemas.ts';
+import type { App } from '../../http/types.ts';
+import type { TokenService } from '../tokens.ts';
 import { clearRefreshCookie, refreshTokenOf } from './refresh-cookie.ts';
-import type { SessionService } from './sessions-service.ts';
-import type { TokenService } from './tokens.ts';
+import type { SessionService } from './service.ts';
 
 /**
  * Refresh tokens are 32 random bytes in base64url (43 characters); allow some slack. The

@@ -1,11 +1,18 @@
 import crypto from 'node:crypto';
-import { appendAudit } from '../audit/audit.ts';
-import type { Db, Engine } from '../db/database.ts';
-import { CorebankError } from '../errors.ts';
-import { enqueueEmail } from '../mail/outbox.ts';
-import type { LoginBackoff } from './login-backoff.ts';
-import { hashPassword, verifyPassword } from './password.ts';
-import { assertPasswordAcceptable } from './password-policy.ts';
+import { appendAudit } from '../../audit/audit.ts';
+import type { Db, Engine } from '../../db/database.ts';
+import { CorebankError } from '../../errors.ts';
+import { enqueueEmail } from '../../mail/outbox.ts';
+import { sha256 } from '../digest.ts';
+import type { LoginBackoff } from '../login-backoff.ts';
+import type { Principal } from '../roles.ts';
+import type { SessionGate } from '../sessions/gate.ts';
+import { findSessionState, revokeUserSessions } from '../sessions/repository.ts';
+import type { RequestContext } from '../sessions/service.ts';
+import { userLockedError } from '../user-lock.ts';
+import { findUserById } from '../users-repository.ts';
+import { hashPassword, verifyPassword } from './crypto.ts';
+import { assertPasswordAcceptable } from './policy.ts';
 import {
   countLiveResetTokens,
   findResetTokenForUpdate,
@@ -13,12 +20,7 @@ import {
   insertResetToken,
   setPasswordHash,
   useAllResetTokens,
-} from './password-repository.ts';
-import type { Principal } from './roles.ts';
-import type { SessionGate } from './session-gate.ts';
-import { findSessionState, revokeUserSessions } from './sessions-repository.ts';
-import type { RequestContext } from './sessions-service.ts';
-import { findUserById } from './users-repository.ts';
+} from './repository.ts';
 
 export interface PasswordServiceDeps {
   db: Db;
@@ -32,10 +34,6 @@ export interface PasswordServiceDeps {
 
 /** Outstanding reset links per user: enough for a lost mail, too few to flood a mailbox. */
 const MAX_LIVE_RESET_TOKENS = 3;
-
-function sha256(value: string): string {
-  return crypto.createHash('sha256').update(value).digest('base64url');
-}
 
 const INVALID_RESET = 'this password reset token is invalid, used or expired; request a new one';
 
@@ -76,9 +74,7 @@ export class PasswordService {
       throw new CorebankError('INVALID_CREDENTIALS', 'currentPassword is wrong', 'currentPassword');
     }
     await backoff.recordSuccess(user.username, context.ip);
-    if (user.lockedAt !== null) {
-      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
-    }
+    if (user.lockedAt !== null) throw userLockedError();
     assertPasswordAcceptable(
       input.newPassword,
       { username: user.username, email: user.email },

@@ -1,10 +1,11 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../http/auth-guard.ts';
-import { errorResponses, Security } from '../http/schemas.ts';
-import type { App } from '../http/types.ts';
-import { PASSWORD_MAX_LENGTH } from './auth-service.ts';
-import { type MfaService, OTP_PATTERN, RECOVERY_CODE_COUNT, TOTP_PATTERN } from './mfa.ts';
-import type { TokenService } from './tokens.ts';
+import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { errorResponses, Security } from '../../http/schemas.ts';
+import type { App } from '../../http/types.ts';
+import { PASSWORD_MAX_LENGTH } from '../passwords/policy.ts';
+import type { TokenService } from '../tokens.ts';
+import { OTP_PATTERN, RECOVERY_CODE_COUNT, TOTP_PATTERN } from './crypto.ts';
+import type { MfaService } from './service.ts';
 
 const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
 

@@ -1,4 +1,4 @@
-import type { Db, Engine, Trx } from '../db/database.ts';
+import type { Db, Engine, Trx } from '../../db/database.ts';
 
 /** All SQL about sessions (refresh-token families). */
 
@@ -23,7 +23,7 @@ export interface NewSession {
   expiresAt: string;
 }
 
-export async function insertFamilySession(db: Db | Trx, session: NewSession): Promise<void> {
+export async function insertSession(db: Db | Trx, session: NewSession): Promise<void> {
   await db
     .insertInto('sessions')
     .values({

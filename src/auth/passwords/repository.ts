@@ -1,4 +1,4 @@
-import type { Db, Engine, Trx } from '../db/database.ts';
+import type { Db, Engine, Trx } from '../../db/database.ts';
 
 /** SQL for password changes and password-reset tokens. */
 

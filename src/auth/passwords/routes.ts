@@ -1,10 +1,10 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../http/auth-guard.ts';
-import { errorResponses, Security } from '../http/schemas.ts';
-import type { App } from '../http/types.ts';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy.ts';
-import type { PasswordService } from './password-service.ts';
-import type { TokenService } from './tokens.ts';
+import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { errorResponses, Security } from '../../http/schemas.ts';
+import type { App } from '../../http/types.ts';
+import type { TokenService } from '../tokens.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './policy.ts';
+import type { PasswordService } from './service.ts';
 
 const NewPassword = Type.String({
   minLength: PASSWORD_MIN_LENGTH,
