@@ -20,6 +20,7 @@ import type { Config } from './config.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
+import { registerInputHardening, registerNoStore, serializeRequest } from './http/hardening.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limits.ts';
@@ -68,6 +69,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         ],
         censor: '[redacted]',
       },
+      // Query strings can carry tokens (`?access_token=`): their values never reach a log.
+      serializers: { req: serializeRequest },
     },
     bodyLimit: config.bodyLimitBytes,
     // A caller's request id is kept when it looks like one, so logs can be joined across
@@ -102,6 +105,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await registerSecurityHeaders(app, config);
   await registerRateLimits(app, config);
   await registerRefreshCookie(app, config);
+  registerInputHardening(app, config);
+  registerNoStore(app);
 
   await app.register(swagger, {
     openapi: {
@@ -121,8 +126,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         typeof json.$id === 'string' ? json.$id : `def-${index}`,
     },
   });
-  // The docs page gets the same strict policy as everything else (no inline code).
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: CSP_HEADER });
+  // The docs page gets the same strict policy as everything else (no inline code). It and
+  // the OpenAPI document are public outside production, and in production only when
+  // DOCS_PUBLIC=on: they map every route for an attacker.
+  if (config.security.docsPublic) {
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: CSP_HEADER });
+  }
 
   const authInfrastructure = await openAuthInfrastructure(app, config, database);
   const authServices = buildAuthServices(authInfrastructure, config, database, secrets);
@@ -144,7 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxAmountMajor: config.maxAmountMajor,
   });
 
-  registerMetrics(app, batcher);
+  registerMetrics(app, batcher, config);
   registerAuthApi(app, authServices);
   registerAccountRoutes(app, { accounts, money, tokens });
   registerAdminRoutes(app, {
@@ -157,7 +166,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     tokens,
   });
 
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  if (config.security.docsPublic) {
+    app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  }
   app.get(
     '/health/live',
     {

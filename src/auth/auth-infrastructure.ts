@@ -149,6 +149,7 @@ export function buildAuthServices(
     sessions,
     mfa,
     backoff: infrastructure.backoff,
+    mailQueued: () => infrastructure.mail.kick(),
   });
   return { tokens, sessions, passwords, mfa, auth };
 }

@@ -3,6 +3,7 @@ import { appendAudit, recordAudit } from '../audit/audit.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
+import { enqueueEmail } from '../mail/outbox.ts';
 import type { LoginBackoff } from './login-backoff.ts';
 import type { MfaService } from './mfa/service.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './passwords/crypto.ts';
@@ -11,7 +12,8 @@ import {
   PASSWORD_MAX_LENGTH,
   PASSWORD_MIN_LENGTH,
 } from './passwords/policy.ts';
-import { hashPin } from './pin.ts';
+import { findUserIdentityByEmail } from './passwords/repository.ts';
+import { hashPin, pinProblem } from './pin.ts';
 import type { Principal, Role } from './roles.ts';
 import type { Secrets } from './secrets.ts';
 import type { SessionService, TokenPair } from './sessions/service.ts';
@@ -150,6 +152,8 @@ export interface AuthServiceDeps {
   mfa: MfaService;
   engine: Engine;
   backoff: LoginBackoff;
+  /** Called after a message was queued, so the sender delivers it without waiting. */
+  mailQueued: () => void;
 }
 
 /** Who is calling, for back-off keys and the audit trail. */
@@ -164,9 +168,83 @@ export class AuthService {
     this.#deps = deps;
   }
 
-  /** Self-service registration always creates a plain customer; roles come only from the CLI. */
-  register(input: NewUserInput): Promise<UserView> {
-    return createUser(this.#deps.db, input, ['customer']);
+  /**
+   * Self-service registration always creates a plain customer; roles come only from the CLI.
+   * Audited (`user.created`, anonymous actor, the caller's address).
+   *
+   * An e-mail address that is already registered is not revealed: the answer is the same
+   * 201 as for a new user (after the same Argon2 work), no user is created, and the
+   * address's owner is told by mail instead, as the large identity providers do. Only they
+   * can act on it (sign in, or reset the password). Usernames stay public identifiers and
+   * still answer USERNAME_TAKEN.
+   */
+  async register(input: NewUserInput, context: CallerContext = { ip: null }): Promise<UserView> {
+    const { db, engine } = this.#deps;
+    try {
+      return await createUser(db, input, ['customer'], {
+        engine,
+        actorUserId: null,
+        ip: context.ip,
+      });
+    } catch (error) {
+      if (!(error instanceof CorebankError) || error.code !== 'EMAIL_TAKEN') throw error;
+    }
+    return this.#registeredEmailTaken(input, context);
+  }
+
+  async #registeredEmailTaken(input: NewUserInput, context: CallerContext): Promise<UserView> {
+    const { db, engine } = this.#deps;
+    const email = input.email.trim().toLowerCase();
+    const username = input.username.toLowerCase();
+    // The same slow hash a real registration does, so timing does not tell the cases apart.
+    await hashPassword(input.password);
+    const now = new Date().toISOString();
+    const owner = await db.transaction().execute(async (trx) => {
+      const found = await findUserIdentityByEmail(trx, email);
+      if (found !== null) {
+        await enqueueEmail(
+          trx,
+          {
+            recipient: found.email,
+            subject: 'Someone tried to register with your address at Corebank',
+            bodyText: [
+              `Someone tried to open a new Corebank user with this address (${found.email}).`,
+              `You already have one: "${found.username}". No new user was created.`,
+              '',
+              'If that was you, sign in with your username, or reset your password if you',
+              'forgot it. If it was not you, you need do nothing.',
+            ].join('\n'),
+          },
+          now,
+        );
+      }
+      await appendAudit(
+        trx,
+        engine,
+        {
+          actorUserId: null,
+          action: 'user.created',
+          target: `username:${username}`,
+          outcome: 'failure',
+          ip: context.ip,
+          details: { reason: 'email_taken', owner: found === null ? null : `user:${found.id}` },
+        },
+        now,
+      );
+      return found;
+    });
+    if (owner !== null) this.#deps.mailQueued();
+    return {
+      id: crypto.randomUUID(),
+      username,
+      fullName: input.fullName.trim(),
+      email,
+      roles: ['customer'],
+      pinSet: false,
+      mfaEnabled: false,
+      locked: false,
+      createdAt: now,
+    };
   }
 
   /**
@@ -258,6 +336,9 @@ export class AuthService {
     const { db, secrets, engine, backoff } = this.#deps;
     const user = await findUserById(db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
+    // Checked before the password, so a refusal costs no guess of it.
+    const weak = pinProblem(input.pin);
+    if (weak !== null) throw new CorebankError('VALIDATION_FAILED', weak, 'pin');
     const audit = (outcome: 'success' | 'failure') =>
       recordAudit(db, engine, {
         actorUserId: user.id,

@@ -25,6 +25,10 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       schema: {
         tags: ['auth'],
         summary: 'Register a customer',
+        description:
+          'A username already in use answers 409 USERNAME_TAKEN. An e-mail address already ' +
+          'registered is not revealed: the answer is the same 201, no user is created, and ' +
+          "the address's owner is told by mail.",
         body: Type.Object(
           {
             username: Type.String({ pattern: USERNAME_PATTERN }),
@@ -42,7 +46,7 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       },
     },
     async (request, reply) => {
-      const user = await auth.register(request.body);
+      const user = await auth.register(request.body, { ip: request.ip });
       return reply.status(201).send(user);
     },
   );
