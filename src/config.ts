@@ -300,7 +300,7 @@ export function loadConfig(env: Env = process.env): Config {
         env,
         'SESSION_ABSOLUTE_TTL_SECONDS',
         2_592_000,
-        60,
+        1,
         31_536_000,
       ),
       authMaxFailures: integer(env, 'AUTH_MAX_FAILURES', 10, 1, 1000),

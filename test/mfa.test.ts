@@ -368,6 +368,8 @@ for (const engine of ENGINES) {
         db: database.db,
         engine: database.engine,
         keys: deriveMfaKeys(secrets.pinPepper),
+        // This check never ends sessions; nothing to evict.
+        gate: { revoked: async () => undefined },
       });
       const assertStaffMfa = (_db: unknown, userId: string, otp: string | undefined) =>
         mfa.assertStaffFactor(userId, otp);

@@ -131,6 +131,7 @@ export function buildAuthServices(
     tokens,
     gate: infrastructure.gate,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    absoluteTtlSeconds: config.security.sessionAbsoluteTtlSeconds,
   });
   const passwords = new PasswordService({
     db,
@@ -141,7 +142,12 @@ export function buildAuthServices(
     mailQueued: () => infrastructure.mail.kick(),
   });
   // TOTP secrets and recovery codes are protected by keys derived from the PIN pepper.
-  const mfa = new MfaService({ db, engine, keys: deriveMfaKeys(secrets.pinPepper) });
+  const mfa = new MfaService({
+    db,
+    engine,
+    keys: deriveMfaKeys(secrets.pinPepper),
+    gate: infrastructure.gate,
+  });
   const auth = new AuthService({
     db,
     engine,

@@ -3,6 +3,8 @@ import type { Db, Engine, Trx } from '../../db/database.ts';
 import { CorebankError } from '../../errors.ts';
 import { verifyPassword } from '../passwords/crypto.ts';
 import type { Principal } from '../roles.ts';
+import type { SessionGate } from '../sessions/gate.ts';
+import { findSessionState, revokeUserSessions } from '../sessions/repository.ts';
 import { findUserById } from '../users-repository.ts';
 import {
   decryptSecret,
@@ -37,6 +39,8 @@ export interface MfaServiceDeps {
   engine: Engine;
   /** Derived from the PIN pepper at start-up (see crypto.ts). */
   keys: MfaKeys;
+  /** Evicts the sessions that turning MFA on ends. */
+  gate: Pick<SessionGate, 'revoked'>;
 }
 
 /** Request facts the audit trail records. */
@@ -142,10 +146,11 @@ export class MfaService {
     input: { code: string },
     context: MfaContext,
   ): Promise<{ recoveryCodes: string[] }> {
-    const { db, engine, keys } = this.#deps;
+    const { db, engine, keys, gate } = this.#deps;
     const userId = principal.userId;
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-    await db.transaction().execute(async (trx) => {
+    const own = await findSessionState(db, principal.sessionId);
+    const ended = await db.transaction().execute(async (trx) => {
       const row = await findMfaForUpdate(trx, engine, userId);
       if (row === null) {
         throw new CorebankError('MFA_NOT_ENABLED', 'no enrolment is pending: start with enrol');
@@ -163,14 +168,26 @@ export class MfaService {
         codes.map((code) => hashRecoveryCode(keys.recovery, userId, code)),
         now,
       );
+      // Every other login ends: whoever signed in with the password alone (perhaps the
+      // reason MFA is being turned on) must now prove the second factor too.
+      const ids = await revokeUserSessions(
+        trx,
+        userId,
+        'mfa_enabled',
+        now,
+        own?.familyId ?? principal.sessionId,
+      );
       await appendAudit(trx, engine, {
         actorUserId: userId,
         action: 'auth.mfa_enabled',
         target: `user:${userId}`,
         outcome: 'success',
         ip: context.ip,
+        details: { sessionsEnded: ids.length },
       });
+      return ids;
     });
+    await gate.revoked(ended);
     return { recoveryCodes: codes };
   }
 

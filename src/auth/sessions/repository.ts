@@ -150,3 +150,13 @@ export async function revokeUserSessions(
   }
   return ids;
 }
+
+/** When a login signed in: the creation time of its family's first session. */
+export async function findFamilyStart(db: Db | Trx, familyId: string): Promise<string | null> {
+  const row = await db
+    .selectFrom('sessions')
+    .select('created_at')
+    .where('id', '=', familyId)
+    .executeTakeFirst();
+  return row?.created_at ?? null;
+}

@@ -9,6 +9,7 @@ import { findUserById } from '../users-repository.ts';
 import { hashRefreshToken, newRefreshToken } from './crypto.ts';
 import type { SessionGate } from './gate.ts';
 import {
+  findFamilyStart,
   findSessionByTokenHashForUpdate,
   insertSession,
   markSessionSpent,
@@ -34,6 +35,8 @@ export interface SessionServiceDeps {
   tokens: TokenService;
   gate: SessionGate;
   refreshTokenTtlSeconds: number;
+  /** A login's sessions end this long after it signed in, however often it refreshes. */
+  absoluteTtlSeconds: number;
 }
 
 const INVALID = 'refresh token is not valid; sign in again';
@@ -55,8 +58,12 @@ export async function createSession(
     family: { familyId: string; parentId: string } | null;
     now: Date;
     refreshTokenTtlSeconds: number;
+    /** The login's absolute end: no session of it outlives this. */
+    notAfter?: Date | undefined;
   },
 ): Promise<{ sessionId: string; refreshToken: string }> {
+  const idleEnd = input.now.getTime() + input.refreshTokenTtlSeconds * 1000;
+  const end = Math.min(idleEnd, input.notAfter?.getTime() ?? idleEnd);
   const sessionId = crypto.randomUUID();
   const next = newRefreshToken();
   await insertSession(db, {
@@ -67,7 +74,7 @@ export async function createSession(
     parentId: input.family?.parentId ?? null,
     refreshTokenHash: next.hash,
     now: input.now.toISOString(),
-    expiresAt: new Date(input.now.getTime() + input.refreshTokenTtlSeconds * 1000).toISOString(),
+    expiresAt: new Date(end).toISOString(),
   });
   return { sessionId, refreshToken: next.token };
 }
@@ -87,12 +94,14 @@ export class SessionService {
 
   /** A successful login: a new session family and its first token pair. */
   async start(user: { id: string; roles: Role[] }): Promise<TokenPair> {
-    const { db, tokens, refreshTokenTtlSeconds } = this.#deps;
+    const { db, tokens, refreshTokenTtlSeconds, absoluteTtlSeconds } = this.#deps;
+    const now = new Date();
     const session = await createSession(db, {
       userId: user.id,
       family: null,
-      now: new Date(),
+      now,
       refreshTokenTtlSeconds,
+      notAfter: new Date(now.getTime() + absoluteTtlSeconds * 1000),
     });
     const access = await tokens.issueAccessToken({
       userId: user.id,
@@ -108,7 +117,7 @@ export class SessionService {
   }
 
   async refresh(refreshToken: string, context: RequestContext): Promise<TokenPair> {
-    const { db, engine, gate, tokens, refreshTokenTtlSeconds } = this.#deps;
+    const { db, engine, gate, tokens, refreshTokenTtlSeconds, absoluteTtlSeconds } = this.#deps;
     const hash = hashRefreshToken(refreshToken);
     const now = new Date();
     const nowIso = now.toISOString();
@@ -135,6 +144,12 @@ export class SessionService {
         return { kind: 'reused', userId: session.userId, familyId: session.familyId, revokedIds };
       }
       if (session.expiresAt <= nowIso) return { kind: 'invalid' };
+      // The absolute lifetime (OWASP session management): refreshing moves the idle expiry,
+      // never the end of the login, so a stolen refresh token is not good forever.
+      const started = await findFamilyStart(trx, session.familyId);
+      if (started === null) return { kind: 'invalid' };
+      const notAfter = new Date(Date.parse(started) + absoluteTtlSeconds * 1000);
+      if (notAfter <= now) return { kind: 'invalid' };
       const user = await findUserById(trx, session.userId);
       if (user === null) return { kind: 'invalid' };
       if (user.lockedAt !== null) return { kind: 'locked' };
@@ -143,6 +158,7 @@ export class SessionService {
         family: { familyId: session.familyId, parentId: session.id },
         now,
         refreshTokenTtlSeconds,
+        notAfter,
       });
       return { kind: 'rotated', userId: user.id, ...next };
     });
