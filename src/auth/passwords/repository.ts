@@ -5,11 +5,13 @@ import type { Db, Engine, Trx } from '../../db/database.ts';
 export async function findUserIdentityByEmail(
   db: Db | Trx,
   email: string,
+  lock: { engine: Engine } | null = null,
 ): Promise<{ id: string; username: string; email: string } | null> {
   const row = await db
     .selectFrom('users')
     .select(['id', 'username', 'email'])
     .where('email', '=', email)
+    .$if(lock?.engine === 'postgres', (q) => q.forNoKeyUpdate())
     .executeTakeFirst();
   return row ?? null;
 }

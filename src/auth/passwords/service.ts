@@ -133,7 +133,9 @@ export class PasswordService {
     const nowIso = now.toISOString();
     const expiresAt = new Date(now.getTime() + resetTokenTtlSeconds * 1000).toISOString();
     const queued = await db.transaction().execute(async (trx) => {
-      const user = await findUserIdentityByEmail(trx, address);
+      // The user's row is locked first (PostgreSQL; SQLite has one writer at a time), so
+      // parallel requests count each other's tokens: the cap holds under a burst.
+      const user = await findUserIdentityByEmail(trx, address, { engine });
       let sent = false;
       if (
         user !== null &&
