@@ -162,6 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       db: database.db,
       engine: database.engine,
       mfa: authServices.mfa,
+      guard: authServices.guard,
     }),
     tokens,
   });

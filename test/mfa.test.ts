@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Secret, TOTP } from 'otpauth';
+import { CredentialGuard } from '../src/auth/credential-guard.ts';
+import { LoginBackoff, MemoryBackoffStore } from '../src/auth/login-backoff.ts';
 import { deriveMfaKeys } from '../src/auth/mfa/crypto.ts';
 import { MfaService } from '../src/auth/mfa/service.ts';
 import { CorebankError } from '../src/errors.ts';
@@ -370,6 +372,15 @@ for (const engine of ENGINES) {
         keys: deriveMfaKeys(secrets.pinPepper),
         // This check never ends sessions; nothing to evict.
         gate: { revoked: async () => undefined },
+        guard: new CredentialGuard({
+          db: database.db,
+          engine: database.engine,
+          backoff: new LoginBackoff(new MemoryBackoffStore(), {
+            perClient: { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 60_000 },
+            perUsername: { freeFailures: 10, baseDelayMs: 1000, maxDelayMs: 60_000 },
+          }),
+          maxFailures: 10,
+        }),
       });
       const assertStaffMfa = (_db: unknown, userId: string, otp: string | undefined) =>
         mfa.assertStaffFactor(userId, otp);

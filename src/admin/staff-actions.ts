@@ -2,8 +2,11 @@ import { accountNumberProblem } from '../accounts/account-number.ts';
 import { lockAccounts } from '../accounts/accounts-repository.ts';
 import { type AccountView, toAccountView } from '../accounts/accounts-service.ts';
 import { type AuditAction, appendAudit, recordAudit } from '../audit/audit.ts';
+import type { CredentialGuard } from '../auth/credential-guard.ts';
 import type { MfaService } from '../auth/mfa/service.ts';
 import type { Principal } from '../auth/roles.ts';
+import { userLockedError } from '../auth/user-lock.ts';
+import { findUserById } from '../auth/users-repository.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError, type ErrorCode, isCorebankError } from '../errors.ts';
 import { type AdminActionName, type AdminUserView, authorize, toAdminUserView } from './access.ts';
@@ -28,6 +31,8 @@ export interface StaffActionsDeps {
   engine: Engine;
   /** Checks the acting staff member's second factor. */
   mfa: MfaService;
+  /** Back-off and lock for wrong step-up codes. */
+  guard: CredentialGuard;
 }
 
 /**
@@ -75,14 +80,34 @@ export class StaffActions {
     target: string,
     context: ActionContext,
   ): Promise<void> {
+    const { db, mfa, guard } = this.#deps;
+    const deny = async (refusal: CorebankError): Promise<never> => {
+      await this.recordDenied(principal, action, target, context.ip, refusal.code);
+      throw refusal;
+    };
+    const staff = await findUserById(db, principal.userId);
+    if (staff === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
+    // A staff member locked by wrong codes (or PINs) acts no more until another admin
+    // unlocks them.
+    if (staff.lockedAt !== null) await deny(userLockedError());
+    // Step-up codes share the back-off of every other password and code check.
     try {
-      await this.#deps.mfa.assertStaffFactor(principal.userId, context.otp);
+      await guard.assertAllowed(staff, context.ip);
     } catch (error) {
-      if (isCorebankError(error)) {
-        await this.recordDenied(principal, action, target, context.ip, error.code);
-      }
+      if (isCorebankError(error)) await deny(error);
       throw error;
     }
+    try {
+      await mfa.assertStaffFactor(staff.id, context.otp);
+    } catch (error) {
+      if (!isCorebankError(error)) throw error;
+      // A wrong code counts toward the lock, as a wrong PIN does: 10^6 codes with a
+      // +-1-step window are found in minutes by an unthrottled guesser.
+      await deny(
+        error.code === 'INVALID_OTP' ? await guard.failed(staff, context.ip, null, error) : error,
+      );
+    }
+    await guard.succeeded(staff, context.ip);
   }
 
   /**

@@ -4,6 +4,7 @@ import type { DatabaseHandle } from '../db/database.ts';
 import type { App } from '../http/types.ts';
 import { MailSender } from '../mail/mail-sender.ts';
 import { AuthService } from './auth-service.ts';
+import { CredentialGuard } from './credential-guard.ts';
 import {
   type BackoffStore,
   LoginBackoff,
@@ -107,6 +108,7 @@ export interface AuthServices {
   passwords: PasswordService;
   mfa: MfaService;
   auth: AuthService;
+  guard: CredentialGuard;
 }
 
 export function buildAuthServices(
@@ -133,11 +135,18 @@ export function buildAuthServices(
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     absoluteTtlSeconds: config.security.sessionAbsoluteTtlSeconds,
   });
+  // One back-off, audit and lock for every check of a known user's password or code.
+  const guard = new CredentialGuard({
+    db,
+    engine,
+    backoff: infrastructure.backoff,
+    maxFailures: config.security.authMaxFailures,
+  });
   const passwords = new PasswordService({
     db,
     engine,
     gate: infrastructure.gate,
-    backoff: infrastructure.backoff,
+    guard,
     resetTokenTtlSeconds: config.passwordResetTtlSeconds,
     mailQueued: () => infrastructure.mail.kick(),
   });
@@ -147,6 +156,7 @@ export function buildAuthServices(
     engine,
     keys: deriveMfaKeys(secrets.pinPepper),
     gate: infrastructure.gate,
+    guard,
   });
   const auth = new AuthService({
     db,
@@ -155,9 +165,10 @@ export function buildAuthServices(
     sessions,
     mfa,
     backoff: infrastructure.backoff,
+    guard,
     mailQueued: () => infrastructure.mail.kick(),
   });
-  return { tokens, sessions, passwords, mfa, auth };
+  return { tokens, sessions, passwords, mfa, auth, guard };
 }
 
 /** Register, login, me, PIN, refresh, logout, JWKS, passwords and MFA. */

@@ -4,6 +4,7 @@ import type { Db, Engine } from '../db/database.ts';
 import { isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { enqueueEmail } from '../mail/outbox.ts';
+import type { CredentialGuard } from './credential-guard.ts';
 import type { LoginBackoff } from './login-backoff.ts';
 import type { MfaService } from './mfa/service.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './passwords/crypto.ts';
@@ -152,6 +153,7 @@ export interface AuthServiceDeps {
   mfa: MfaService;
   engine: Engine;
   backoff: LoginBackoff;
+  guard: CredentialGuard;
   /** Called after a message was queued, so the sender delivers it without waiting. */
   mailQueued: () => void;
 }
@@ -280,12 +282,12 @@ export class AuthService {
     }
     let result: LoginResult & { userId: string };
     try {
-      result = await this.#login(input);
+      result = await this.#login(input, context);
     } catch (error) {
       if (error instanceof CorebankError) {
-        // A wrong one-time code counts like a wrong password: with the password known, the
-        // back-off is what bounds guessing 6-digit codes from many addresses.
-        if (error.code === 'INVALID_CREDENTIALS' || error.code === 'INVALID_OTP') {
+        // A wrong one-time code was already counted by the credential guard (back-off and
+        // lock: with the password known, that is what bounds guessing 6-digit codes).
+        if (error.code === 'INVALID_CREDENTIALS') {
           await backoff.recordFailure(username, context.ip);
         }
         await audit('failure', null, error.code.toLowerCase());
@@ -298,12 +300,15 @@ export class AuthService {
     return tokens;
   }
 
-  async #login(input: {
-    username: string;
-    password: string;
-    otp?: string | undefined;
-  }): Promise<LoginResult & { userId: string }> {
-    const { db, mfa, sessions } = this.#deps;
+  async #login(
+    input: {
+      username: string;
+      password: string;
+      otp?: string | undefined;
+    },
+    context: CallerContext,
+  ): Promise<LoginResult & { userId: string }> {
+    const { db, mfa, sessions, guard } = this.#deps;
     const user = await findUserByUsername(db, input.username.toLowerCase());
     if (user === null) {
       // Same Argon2 work and the same answer as a wrong password: no username oracle.
@@ -315,9 +320,17 @@ export class AuthService {
     }
     // The second factor is checked only after a right password, so MFA state is not
     // revealed to someone without it; and before the lock, which needs both factors to see.
-    await mfa.assertLoginFactor(user.id, input.otp);
+    try {
+      await mfa.assertLoginFactor(user.id, input.otp);
+    } catch (error) {
+      if (error instanceof CorebankError && error.code === 'INVALID_OTP') {
+        throw await guard.failed(user, context.ip, null, error);
+      }
+      throw error;
+    }
     // The lock is revealed only to someone who knows the password.
     if (user.lockedAt !== null) throw userLockedError();
+    await guard.succeeded(user, context.ip);
     return { ...(await sessions.start(user)), userId: user.id };
   }
 
@@ -333,13 +346,13 @@ export class AuthService {
     input: { password: string; pin: string },
     context: CallerContext = { ip: null },
   ): Promise<void> {
-    const { db, secrets, engine, backoff } = this.#deps;
+    const { db, secrets, engine, guard } = this.#deps;
     const user = await findUserById(db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
     // Checked before the password, so a refusal costs no guess of it.
     const weak = pinProblem(input.pin);
     if (weak !== null) throw new CorebankError('VALIDATION_FAILED', weak, 'pin');
-    const audit = (outcome: 'success' | 'failure') =>
+    const audit = (outcome: 'success') =>
       recordAudit(db, engine, {
         actorUserId: user.id,
         action: 'auth.pin_changed',
@@ -348,14 +361,17 @@ export class AuthService {
         ip: context.ip,
       });
     // Someone holding only a stolen access token must not get a faster password oracle
-    // here than at login, so wrong passwords share the login back-off.
-    await backoff.assertAllowed(user.username, context.ip);
+    // here than at login: the credential guard's back-off, audit and lock.
+    await guard.assertAllowed(user, context.ip);
     if (!(await verifyPassword(user.passwordHash, input.password))) {
-      await backoff.recordFailure(user.username, context.ip);
-      await audit('failure');
-      throw new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password');
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.pin_changed', reason: 'wrong_password' },
+        new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password'),
+      );
     }
-    await backoff.recordSuccess(user.username, context.ip);
+    await guard.succeeded(user, context.ip);
     if (user.lockedAt !== null) throw userLockedError();
     const pinHash = hashPin(secrets.pinPepper, user.id, input.pin);
     await setPinHash(db, user.id, pinHash, new Date().toISOString());

@@ -31,7 +31,7 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
         },
       },
     },
-    async (request) => mfa.enrol(principalOf(request), request.body),
+    async (request) => mfa.enrol(principalOf(request), request.body, { ip: request.ip }),
   );
 
   app.post(

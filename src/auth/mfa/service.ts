@@ -1,6 +1,7 @@
 import { appendAudit } from '../../audit/audit.ts';
 import type { Db, Engine, Trx } from '../../db/database.ts';
 import { CorebankError } from '../../errors.ts';
+import type { CredentialGuard } from '../credential-guard.ts';
 import { verifyPassword } from '../passwords/crypto.ts';
 import type { Principal } from '../roles.ts';
 import type { SessionGate } from '../sessions/gate.ts';
@@ -41,6 +42,8 @@ export interface MfaServiceDeps {
   keys: MfaKeys;
   /** Evicts the sessions that turning MFA on ends. */
   gate: Pick<SessionGate, 'revoked'>;
+  /** Back-off, audit and lock for wrong passwords and codes (enrol, confirm, disable). */
+  guard: CredentialGuard;
 }
 
 /** Request facts the audit trail records. */
@@ -114,12 +117,32 @@ export class MfaService {
     await this.#checkSecondFactor(userId, otp, true);
   }
 
-  async #userWithPassword(principal: Principal, password: string) {
+  async #user(principal: Principal) {
     const user = await findUserById(this.#deps.db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    // Changing the second factor needs the password, not just a (possibly stolen) token.
+    return user;
+  }
+
+  /**
+   * Changing the second factor needs the password, not just a (possibly stolen) token; a
+   * wrong one goes through the credential guard (back-off, audit, lock).
+   */
+  async #userWithPassword(
+    principal: Principal,
+    password: string,
+    action: 'auth.mfa_enabled' | 'auth.mfa_disabled',
+    context: MfaContext,
+  ) {
+    const { guard } = this.#deps;
+    const user = await this.#user(principal);
+    await guard.assertAllowed(user, context.ip);
     if (!(await verifyPassword(user.passwordHash, password))) {
-      throw new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password');
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action, reason: 'wrong_password' },
+        new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password'),
+      );
     }
     return user;
   }
@@ -129,9 +152,18 @@ export class MfaService {
    * confirmed. An enabled MFA is never replaced here; it must be disabled first, which
    * needs a current code.
    */
-  async enrol(principal: Principal, input: { password: string }): Promise<MfaEnrolment> {
+  async enrol(
+    principal: Principal,
+    input: { password: string },
+    context: MfaContext = { ip: null },
+  ): Promise<MfaEnrolment> {
     const { db, keys } = this.#deps;
-    const user = await this.#userWithPassword(principal, input.password);
+    const user = await this.#userWithPassword(
+      principal,
+      input.password,
+      'auth.mfa_enabled',
+      context,
+    );
     const secret = newTotpSecret();
     const ciphertext = encryptSecret(keys.encryption, user.id, secret);
     if (!(await upsertPendingEnrolment(db, user.id, ciphertext, new Date().toISOString()))) {
@@ -146,8 +178,10 @@ export class MfaService {
     input: { code: string },
     context: MfaContext,
   ): Promise<{ recoveryCodes: string[] }> {
-    const { db, engine, keys, gate } = this.#deps;
+    const { db, engine, keys, gate, guard } = this.#deps;
     const userId = principal.userId;
+    const user = await this.#user(principal);
+    await guard.assertAllowed(user, context.ip);
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     const own = await findSessionState(db, principal.sessionId);
     const ended = await db.transaction().execute(async (trx) => {
@@ -158,9 +192,8 @@ export class MfaService {
       if (row.enabled) {
         throw new CorebankError('MFA_ALREADY_ENABLED', 'two-factor authentication is already on');
       }
-      if (!(await this.#acceptTotp(trx, userId, row, input.code))) {
-        throw new CorebankError('INVALID_OTP', 'the one-time code is wrong', 'code');
-      }
+      // A wrong code is reported out of the transaction, so the guard's count commits.
+      if (!(await this.#acceptTotp(trx, userId, row, input.code))) return null;
       const now = new Date().toISOString();
       await enableMfa(
         trx,
@@ -187,6 +220,15 @@ export class MfaService {
       });
       return ids;
     });
+    if (ended === null) {
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.mfa_enabled', reason: 'invalid_otp' },
+        new CorebankError('INVALID_OTP', 'the one-time code is wrong', 'code'),
+      );
+    }
+    await guard.succeeded(user, context.ip);
     await gate.revoked(ended);
     return { recoveryCodes: codes };
   }
@@ -197,8 +239,13 @@ export class MfaService {
     input: { password: string; code: string },
     context: MfaContext,
   ): Promise<void> {
-    const { db, engine } = this.#deps;
-    const user = await this.#userWithPassword(principal, input.password);
+    const { db, engine, guard } = this.#deps;
+    const user = await this.#userWithPassword(
+      principal,
+      input.password,
+      'auth.mfa_disabled',
+      context,
+    );
     const row = await findMfa(db, user.id);
     if (row === null || !row.enabled) {
       throw new CorebankError('MFA_NOT_ENABLED', 'two-factor authentication is not on');
@@ -207,12 +254,14 @@ export class MfaService {
       (await this.#acceptTotp(db, user.id, row, input.code)) ||
       (await this.#acceptRecoveryCode(db, user.id, input.code));
     if (!accepted) {
-      throw new CorebankError(
-        'INVALID_OTP',
-        'the one-time code is wrong or was already used',
-        'code',
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.mfa_disabled', reason: 'invalid_otp' },
+        new CorebankError('INVALID_OTP', 'the one-time code is wrong or was already used', 'code'),
       );
     }
+    await guard.succeeded(user, context.ip);
     await db.transaction().execute(async (trx) => {
       await deleteMfa(trx, user.id);
       await appendAudit(trx, engine, {

@@ -3,8 +3,8 @@ import { appendAudit } from '../../audit/audit.ts';
 import type { Db, Engine } from '../../db/database.ts';
 import { CorebankError } from '../../errors.ts';
 import { enqueueEmail } from '../../mail/outbox.ts';
+import type { CredentialGuard } from '../credential-guard.ts';
 import { sha256 } from '../digest.ts';
-import type { LoginBackoff } from '../login-backoff.ts';
 import type { Principal } from '../roles.ts';
 import type { SessionGate } from '../sessions/gate.ts';
 import { findSessionState, revokeUserSessions } from '../sessions/repository.ts';
@@ -26,7 +26,7 @@ export interface PasswordServiceDeps {
   db: Db;
   engine: Engine;
   gate: SessionGate;
-  backoff: LoginBackoff;
+  guard: CredentialGuard;
   resetTokenTtlSeconds: number;
   /** Called after a message was queued, so the sender delivers it without waiting. */
   mailQueued: () => void;
@@ -55,25 +55,19 @@ export class PasswordService {
     input: { currentPassword: string; newPassword: string },
     context: RequestContext,
   ): Promise<void> {
-    const { db, engine, gate, backoff } = this.#deps;
+    const { db, engine, gate, guard } = this.#deps;
     const user = await findUserById(db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    await backoff.assertAllowed(user.username, context.ip);
+    await guard.assertAllowed(user, context.ip);
     if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
-      await backoff.recordFailure(user.username, context.ip);
-      await db.transaction().execute((trx) =>
-        appendAudit(trx, engine, {
-          actorUserId: user.id,
-          action: 'auth.password_changed',
-          target: `user:${user.id}`,
-          outcome: 'failure',
-          ip: context.ip,
-          details: { reason: 'wrong_current_password' },
-        }),
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.password_changed', reason: 'wrong_current_password' },
+        new CorebankError('INVALID_CREDENTIALS', 'currentPassword is wrong', 'currentPassword'),
       );
-      throw new CorebankError('INVALID_CREDENTIALS', 'currentPassword is wrong', 'currentPassword');
     }
-    await backoff.recordSuccess(user.username, context.ip);
+    await guard.succeeded(user, context.ip);
     if (user.lockedAt !== null) throw userLockedError();
     assertPasswordAcceptable(
       input.newPassword,
