@@ -5,6 +5,7 @@ import type { App } from '../http/types.ts';
 import { MailSender } from '../mail/mail-sender.ts';
 import { AuthService } from './auth-service.ts';
 import { CredentialGuard } from './credential-guard.ts';
+import { DeviceCookies } from './device-cookie.ts';
 import {
   type BackoffStore,
   LoginBackoff,
@@ -166,6 +167,7 @@ export function buildAuthServices(
     mfa,
     backoff: infrastructure.backoff,
     guard,
+    devices: new DeviceCookies(secrets.pinPepper),
     mailQueued: () => infrastructure.mail.kick(),
   });
   return { tokens, sessions, passwords, mfa, auth, guard };

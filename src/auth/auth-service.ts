@@ -5,6 +5,7 @@ import { isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { enqueueEmail } from '../mail/outbox.ts';
 import type { CredentialGuard } from './credential-guard.ts';
+import type { DeviceCookies } from './device-cookie.ts';
 import type { LoginBackoff } from './login-backoff.ts';
 import type { MfaService } from './mfa/service.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './passwords/crypto.ts';
@@ -154,6 +155,7 @@ export interface AuthServiceDeps {
   engine: Engine;
   backoff: LoginBackoff;
   guard: CredentialGuard;
+  devices: DeviceCookies;
   /** Called after a message was queued, so the sender delivers it without waiting. */
   mailQueued: () => void;
 }
@@ -161,6 +163,8 @@ export interface AuthServiceDeps {
 /** Who is calling, for back-off keys and the audit trail. */
 export interface CallerContext {
   ip: string | null;
+  /** The login's device cookie, when the client sent one. */
+  deviceToken?: string | undefined;
 }
 
 export class AuthService {
@@ -258,9 +262,12 @@ export class AuthService {
   async login(
     input: { username: string; password: string; otp?: string | undefined },
     context: CallerContext = { ip: null },
-  ): Promise<LoginResult> {
-    const { db, engine, backoff } = this.#deps;
+  ): Promise<LoginResult & { deviceToken: string }> {
+    const { db, engine, backoff, devices } = this.#deps;
     const username = input.username.toLowerCase();
+    // A client that signed in as this user before is not held by the per-username back-off
+    // a stranger can drive (device cookies; see device-cookie.ts).
+    const deviceId = devices.verify(context.deviceToken, username);
     const audit = (
       outcome: 'success' | 'failure' | 'denied',
       actor: string | null,
@@ -275,7 +282,7 @@ export class AuthService {
         ...(reason === undefined ? {} : { details: { reason } }),
       });
     try {
-      await backoff.assertAllowed(username, context.ip);
+      await backoff.assertAllowed(username, context.ip, deviceId);
     } catch (error) {
       await audit('denied', null, 'backoff');
       throw error;
@@ -288,16 +295,16 @@ export class AuthService {
         // A wrong one-time code was already counted by the credential guard (back-off and
         // lock: with the password known, that is what bounds guessing 6-digit codes).
         if (error.code === 'INVALID_CREDENTIALS') {
-          await backoff.recordFailure(username, context.ip);
+          await backoff.recordFailure(username, context.ip, deviceId);
         }
         await audit('failure', null, error.code.toLowerCase());
       }
       throw error;
     }
-    await backoff.recordSuccess(username, context.ip);
+    await backoff.recordSuccess(username, context.ip, deviceId);
     await audit('success', result.userId);
     const { userId: _userId, ...tokens } = result;
-    return tokens;
+    return { ...tokens, deviceToken: devices.issue(username) };
   }
 
   async #login(

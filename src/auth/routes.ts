@@ -3,6 +3,11 @@ import { authenticate, principalOf } from '../http/auth-guard.ts';
 import { errorResponses, Pin, Security, UserSchema } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
 import { type AuthService, USERNAME_PATTERN } from './auth-service.ts';
+import {
+  DEVICE_COOKIE,
+  DEVICE_COOKIE_MAX_AGE_SECONDS,
+  DEVICE_COOKIE_PATH,
+} from './device-cookie.ts';
 import { OTP_PATTERN } from './mfa/crypto.ts';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords/policy.ts';
 import type { TokenService } from './tokens.ts';
@@ -57,6 +62,12 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       schema: {
         tags: ['auth'],
         summary: 'Exchange username and password for tokens',
+        description:
+          'Wrong passwords slow further attempts per client and username and per username ' +
+          '(429 with Retry-After). A successful login sets the device cookie ' +
+          '`corebank_device` (HttpOnly, Secure, SameSite=Strict, Path=/api/v1/auth/login); ' +
+          'presenting it later exempts this client from the per-username back-off that ' +
+          'strangers can trigger, though not from its own. Responses are not cacheable.',
         body: Type.Object(
           {
             username: Type.String({ minLength: 1, maxLength: 64 }),
@@ -69,7 +80,21 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
         response: { 200: LoginResponse, ...errorResponses(400, 401, 423, 429) },
       },
     },
-    async (request) => auth.login(request.body, { ip: request.ip }),
+    async (request, reply) => {
+      const { deviceToken, ...tokens } = await auth.login(request.body, {
+        ip: request.ip,
+        deviceToken: request.cookies[DEVICE_COOKIE],
+      });
+      // Evidence that this client signed in as this user (see device-cookie.ts).
+      reply.setCookie(DEVICE_COOKIE, deviceToken, {
+        httpOnly: true,
+        secure: true,
+        sameSite: 'strict',
+        path: DEVICE_COOKIE_PATH,
+        maxAge: DEVICE_COOKIE_MAX_AGE_SECONDS,
+      });
+      return tokens;
+    },
   );
 
   const guard = authenticate(tokens);

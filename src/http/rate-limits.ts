@@ -115,15 +115,28 @@ export async function registerRateLimits(app: App, config: Config): Promise<void
     if (methods.includes('POST') && route.url === LOGIN_ROUTE) {
       // A second limit on login, per client across usernames (spraying one password over
       // many names); the first, per client and username, is the route's own below.
-      const perClient = app.rateLimit({
+      // createRateLimit, not rateLimit: the plugin runs only one of its handlers per
+      // request, and the route's own limit must still run after this one.
+      const perClient = app.createRateLimit({
         max: config.rateLimits.loginPerClientPerMinute,
         timeWindow: ONE_MINUTE_MS,
         keyGenerator: (request: FastifyRequest) => `login-client:${request.ip}`,
       });
+      const check = async (request: FastifyRequest): Promise<void> => {
+        const result = await perClient(request);
+        if (!result.isAllowed && result.isExceeded) {
+          throw new CorebankError(
+            'RATE_LIMITED',
+            `too many logins from this client: at most ${result.max} per minute`,
+            undefined,
+            { retryAfterSeconds: result.ttlInSeconds },
+          );
+        }
+      };
       const existing = route.preValidation;
       route.preValidation = [
         ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]),
-        perClient,
+        check,
       ];
     }
     for (const method of methods) {
