@@ -182,10 +182,14 @@ export function registerAdminRoutes(
       schema: {
         tags: ['admin'],
         summary: 'Unlock a user and reset their PIN failures (admins; MFA if enrolled)',
+        description:
+          'Resets the wrong-PIN and wrong-password/code counts too. Staff actions are rate ' +
+          'limited per staff user (RATE_LIMIT_ADMIN_PER_MINUTE); wrong step-up codes feed the ' +
+          'shared back-off (429) and count toward the lock (423 USER_LOCKED).',
         security: Security,
         params: Type.Object({ userId: Type.String({ format: 'uuid' }) }),
         body: Type.Optional(ActionBody),
-        response: { 200: AdminUserSchema, ...errorResponses(400, 401, 403, 404) },
+        response: { 200: AdminUserSchema, ...errorResponses(400, 401, 403, 404, 423, 429) },
       },
     },
     async (request) =>
@@ -202,6 +206,10 @@ export function registerAdminRoutes(
         onRequest: guard('act', action),
         schema: {
           tags: ['admin'],
+          description:
+            'Staff actions are rate limited per staff user (RATE_LIMIT_ADMIN_PER_MINUTE); ' +
+            'wrong step-up codes feed the shared back-off (429) and count toward the lock ' +
+            '(423 USER_LOCKED).',
           summary:
             verb === 'freeze'
               ? 'Freeze an account: no money moves in or out (admins; MFA if enrolled)'
@@ -209,7 +217,7 @@ export function registerAdminRoutes(
           security: Security,
           params: Type.Object({ accountNumber: AccountNumberParam }),
           body: Type.Optional(ActionBody),
-          response: { 200: AccountSchema, ...errorResponses(400, 401, 403, 404) },
+          response: { 200: AccountSchema, ...errorResponses(400, 401, 403, 404, 423, 429) },
         },
       },
       async (request) =>

@@ -47,7 +47,7 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
           },
           { additionalProperties: false },
         ),
-        response: { 201: UserSchema, ...errorResponses(400, 409) },
+        response: { 201: UserSchema, ...errorResponses(400, 409, 429) },
       },
     },
     async (request, reply) => {
@@ -120,6 +120,11 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       schema: {
         tags: ['auth'],
         summary: 'Set or change the transaction PIN (needs the password)',
+        description:
+          'Common PINs (one digit repeated, runs such as 1234 or 4321, keypad lines such as ' +
+          '2580, repeated pairs such as 1212) are refused with 400. A wrong password answers ' +
+          '401 INVALID_CREDENTIALS, feeds the shared back-off (429) and counts toward the ' +
+          'lock (423 after AUTH_MAX_FAILURES in a row).',
         security: Security,
         body: Type.Object({ password: LoginPassword, pin: Pin }, { additionalProperties: false }),
         response: { 204: Type.Null(), ...errorResponses(400, 401, 423, 429) },

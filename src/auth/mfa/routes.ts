@@ -20,6 +20,10 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       schema: {
         tags: ['auth'],
         summary: 'Start TOTP enrolment (needs the password); pending until confirmed',
+        description:
+          'Wrong passwords and codes feed the shared back-off (429 with Retry-After), are ' +
+          'audited and count toward the lock (423 USER_LOCKED after AUTH_MAX_FAILURES in a ' +
+          'row). The answer is not cacheable (Cache-Control: no-store).',
         security: Security,
         body: Type.Object({ password: Password }, { additionalProperties: false }),
         response: {
@@ -27,7 +31,7 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
             secret: Type.String({ description: 'base32 shared secret' }),
             otpauthUri: Type.String({ description: 'otpauth://totp/… for a QR code' }),
           }),
-          ...errorResponses(400, 401, 409),
+          ...errorResponses(400, 401, 409, 423, 429),
         },
       },
     },
@@ -41,6 +45,11 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       schema: {
         tags: ['auth'],
         summary: 'Confirm enrolment with a current code; returns recovery codes once',
+        description:
+          'Turning MFA on ends every other session of the user (this one stays). ' +
+          'Wrong passwords and codes feed the shared back-off (429 with Retry-After), are ' +
+          'audited and count toward the lock (423 USER_LOCKED after AUTH_MAX_FAILURES in a ' +
+          'row). The answer is not cacheable (Cache-Control: no-store).',
         security: Security,
         body: Type.Object(
           { code: Type.String({ pattern: TOTP_PATTERN }) },
@@ -53,7 +62,7 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
               maxItems: RECOVERY_CODE_COUNT,
             }),
           }),
-          ...errorResponses(400, 401, 409),
+          ...errorResponses(400, 401, 409, 423, 429),
         },
       },
     },
@@ -67,12 +76,16 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       schema: {
         tags: ['auth'],
         summary: 'Turn TOTP off (needs the password and a current or recovery code)',
+        description:
+          'Wrong passwords and codes feed the shared back-off (429 with Retry-After), are ' +
+          'audited and count toward the lock (423 USER_LOCKED after AUTH_MAX_FAILURES in a ' +
+          'row). The answer is not cacheable (Cache-Control: no-store).',
         security: Security,
         body: Type.Object(
           { password: Password, code: Type.String({ pattern: OTP_PATTERN }) },
           { additionalProperties: false },
         ),
-        response: { 204: Type.Null(), ...errorResponses(400, 401, 409) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 409, 423, 429) },
       },
     },
     async (request, reply) => {

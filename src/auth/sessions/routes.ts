@@ -45,7 +45,9 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
         summary: 'Exchange a refresh token for new tokens (the old refresh token is spent)',
         description:
           'Refresh tokens are single-use. Presenting a spent one ends every session of its ' +
-          'login (both the thief and the owner must sign in again) and answers 401.',
+          'login (both the thief and the owner must sign in again) and answers 401. A login ' +
+          'ends SESSION_ABSOLUTE_TTL_SECONDS (30 days) after sign-in however often it is ' +
+          'refreshed. The answer is not cacheable (Cache-Control: no-store).',
         body: RefreshBody,
         response: { 200: TokenPairSchema, ...errorResponses(400, 401, 403, 423) },
       },

@@ -581,6 +581,18 @@ export interface paths {
           "application/json": components['schemas']["Problem"];
         };
         };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
       };
     };
     delete?: never;
@@ -641,6 +653,18 @@ export interface paths {
         };
         };
         404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -934,6 +958,18 @@ export interface paths {
         };
         };
         404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -1234,6 +1270,12 @@ export interface paths {
           "application/json": components['schemas']["Problem"];
         };
         };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
       };
     };
     delete?: never;
@@ -1322,6 +1364,18 @@ export interface paths {
           "application/json": components['schemas']["Problem"];
         };
         };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
       };
     };
     delete?: never;
@@ -1363,6 +1417,18 @@ export interface paths {
         };
         };
         409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -1413,6 +1479,18 @@ export interface paths {
         };
         };
         409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
