@@ -6,24 +6,22 @@ import Fastify from 'fastify';
 import { Type } from 'typebox';
 import { AccountsService } from './accounts/accounts-service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
-import { AdminService } from './admin/admin-service.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
+import { StaffActions } from './admin/staff-actions.ts';
+import { StaffReads } from './admin/staff-reads.ts';
 import {
+  buildAuthServices,
   openAuthInfrastructure,
-  registerSessionAndPasswordRoutes,
+  registerAuthApi,
 } from './auth/auth-infrastructure.ts';
-import { AuthService } from './auth/auth-service.ts';
-import { bindMfaKeys, MfaService } from './auth/mfa.ts';
-import { registerMfaRoutes } from './auth/mfa-routes.ts';
-import { registerRefreshCookie } from './auth/refresh-cookie.ts';
-import { registerAuthRoutes } from './auth/routes.ts';
 import type { Secrets } from './auth/secrets.ts';
-import { TokenService } from './auth/tokens.ts';
+import { registerRefreshCookie } from './auth/sessions/refresh-cookie.ts';
 import type { Config } from './config.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
 import { registerEvents } from './events/register.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
+import { registerInputHardening, registerNoStore, serializeRequest } from './http/hardening.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limits.ts';
@@ -77,6 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         ],
         censor: '[redacted]',
       },
+      // Query strings can carry tokens (`?access_token=`): their values never reach a log.
+      serializers: { req: serializeRequest },
     },
     bodyLimit: config.bodyLimitBytes,
     // A caller's request id is kept when it looks like one, so logs can be joined across
@@ -111,6 +111,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await registerSecurityHeaders(app, config);
   await registerRateLimits(app, config);
   await registerRefreshCookie(app, config);
+  registerInputHardening(app, config);
+  registerNoStore(app);
 
   await app.register(swagger, {
     openapi: {
@@ -130,27 +132,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         typeof json.$id === 'string' ? json.$id : `def-${index}`,
     },
   });
-  // The docs page gets the same strict policy as everything else (no inline code).
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: CSP_HEADER });
+  // The docs page gets the same strict policy as everything else (no inline code). It and
+  // the OpenAPI document are public outside production, and in production only when
+  // DOCS_PUBLIC=on: they map every route for an attacker.
+  if (config.security.docsPublic) {
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: CSP_HEADER });
+  }
 
   const authInfrastructure = await openAuthInfrastructure(app, config, database);
-  const tokens = new TokenService(
-    secrets,
-    {
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
-      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-    },
-    authInfrastructure.gate,
-  );
-  const auth = new AuthService({
-    db: database.db,
-    secrets,
-    tokens,
-    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-    engine: database.engine,
-    backoff: authInfrastructure.backoff,
-  });
+  const authServices = buildAuthServices(authInfrastructure, config, database, secrets);
+  const { tokens } = authServices;
   const engine = new LedgerEngine({
     engine: database.engine,
     pinPepper: secrets.pinPepper,
@@ -161,9 +152,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     engine,
     batcherOptionsOf(config, database.engine),
   );
-  // TOTP secrets and recovery codes are protected by keys derived from the PIN pepper.
-  bindMfaKeys(database.db, secrets.pinPepper);
-  const mfa = new MfaService({ db: database.db, engine: database.engine });
   const accounts = new AccountsService(database.db);
   const money = new MoneyService({
     db: database.db,
@@ -171,22 +159,31 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxAmountMajor: config.maxAmountMajor,
   });
 
+  const staffActions = new StaffActions({
+    db: database.db,
+    engine: database.engine,
+    mfa: authServices.mfa,
+    guard: authServices.guard,
+  });
   // Events for other systems: outbox pull API, webhooks, NATS publisher (src/events/).
-  const eventMetrics = registerEvents(app, { config, database, secrets, tokens, batcher });
+  const eventMetrics = registerEvents(app, {
+    config,
+    database,
+    secrets,
+    tokens,
+    batcher,
+    stepUp: (principal, action, target, otp, ip) =>
+      staffActions.assertStepUp(principal, action, target ?? '', { otp, ip, reason: null }),
+  });
 
-  registerMetrics(app, batcher, eventMetrics);
-  registerAuthRoutes(app, auth, tokens);
-  registerSessionAndPasswordRoutes(app, authInfrastructure, tokens, config, database);
-  registerMfaRoutes(app, mfa, tokens);
+  registerMetrics(app, batcher, config, eventMetrics);
+  registerAuthApi(app, authServices);
   registerAccountRoutes(app, { accounts, tokens });
   registerMoneyRoutes(app, { money, tokens });
   registerCurrencyRoutes(app);
   registerAdminRoutes(app, {
-    admin: new AdminService({
-      db: database.db,
-      engine: database.engine,
-      maxAmountMajor: config.maxAmountMajor,
-    }),
+    reads: new StaffReads({ db: database.db, maxAmountMajor: config.maxAmountMajor }),
+    actions: staffActions,
     tokens,
   });
   // The dashboard's cash desk and payee check (issue 16): reads only, over the existing tables.
@@ -196,7 +193,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Statements, balances in time and standing orders (with their scheduler).
   registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });
 
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  if (config.security.docsPublic) {
+    app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  }
   app.get(
     '/health/live',
     {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { changeUserRoles } from './admin/admin-service.ts';
+import { changeUserRoles } from './admin/roles-change.ts';
 import { verifyAudit } from './audit/audit.ts';
 import { createUser } from './auth/auth-service.ts';
 import { isRole, type Role } from './auth/roles.ts';

@@ -64,6 +64,11 @@ export interface Config {
     cashPerMinute: number;
     /** Account-holder (payee name) lookups per user per minute. */
     holderLookupsPerMinute: number;
+    /** Staff actions per staff user, and login attempts, registrations, reset requests per client. */
+    adminPerMinute: number;
+    loginPerClientPerMinute: number;
+    registerPerMinute: number;
+    passwordResetPerMinute: number;
   };
   /** Exact origins allowed to call the API from a browser; empty: CORS closed. */
   corsOrigins: string[];
@@ -111,6 +116,17 @@ export interface Config {
     maxAttempts: number;
     disableAfterFailures: number;
     pollIntervalMs: number;
+  };
+  /** Session lifetime, guessing lock and operations endpoints (security round two). */
+  security: {
+    /** A login's sessions end this long after it signed in, however often it refreshes. */
+    sessionAbsoluteTtlSeconds: number;
+    /** Wrong passwords or one-time codes in a row, by a signed-in user, that lock them. */
+    authMaxFailures: number;
+    /** Bearer token that `GET /metrics` requires; undefined: only outside production. */
+    metricsToken: string | undefined;
+    /** Whether `/docs` and the OpenAPI document are served. */
+    docsPublic: boolean;
   };
   /** Secrets supplied by the environment (required in production). */
   secrets: {
@@ -267,6 +283,22 @@ function parsePaymentNetwork(env: Env): Config['paymentNetwork'] {
   return { url, clientId, clientSecret, webhookSecret };
 }
 
+/** A bearer token long enough not to be guessed (32+ characters of the token alphabet). */
+function metricsTokenOf(value: string | undefined): string | undefined {
+  if (value !== undefined && !/^[A-Za-z0-9._~+/=-]{32,256}$/.test(value)) {
+    throw new ConfigError('METRICS_TOKEN must be 32-256 characters of A-Z a-z 0-9 . _ ~ + / = -');
+  }
+  return value;
+}
+
+function switchOf(env: Env, name: string, fallback: 'on' | 'off'): boolean {
+  const value = text(env, name, fallback);
+  if (value !== 'on' && value !== 'off') {
+    throw new ConfigError(`${name} must be on or off, got "${value}"`);
+  }
+  return value === 'on';
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -379,6 +411,28 @@ export function loadConfig(env: Env = process.env): Config {
       transfersPerMinute: integer(env, 'RATE_LIMIT_TRANSFERS_PER_MINUTE', 5, 1, 100_000),
       cashPerMinute: integer(env, 'RATE_LIMIT_CASH_PER_MINUTE', 20, 1, 100_000),
       holderLookupsPerMinute: integer(env, 'RATE_LIMIT_HOLDER_LOOKUPS_PER_MINUTE', 20, 1, 100_000),
+      adminPerMinute: integer(env, 'RATE_LIMIT_ADMIN_PER_MINUTE', 30, 1, 100_000),
+      loginPerClientPerMinute: integer(
+        env,
+        'RATE_LIMIT_LOGIN_PER_CLIENT_PER_MINUTE',
+        20,
+        1,
+        100_000,
+      ),
+      registerPerMinute: integer(env, 'RATE_LIMIT_REGISTER_PER_MINUTE', 5, 1, 100_000),
+      passwordResetPerMinute: integer(env, 'RATE_LIMIT_PASSWORD_RESET_PER_MINUTE', 5, 1, 100_000),
+    },
+    security: {
+      sessionAbsoluteTtlSeconds: integer(
+        env,
+        'SESSION_ABSOLUTE_TTL_SECONDS',
+        2_592_000,
+        1,
+        31_536_000,
+      ),
+      authMaxFailures: integer(env, 'AUTH_MAX_FAILURES', 10, 1, 1000),
+      metricsToken: metricsTokenOf(optional(env, 'METRICS_TOKEN')),
+      docsPublic: switchOf(env, 'DOCS_PUBLIC', nodeEnv === 'production' ? 'off' : 'on'),
     },
     corsOrigins: parseCorsOrigins(optional(env, 'CORS_ORIGINS')),
     tls:

@@ -44,7 +44,15 @@ type Role = 'customer' | 'teller' | 'admin' | 'auditor';
 
 /** The sections each role must see in the main menu, in order, and nothing else. */
 const SECTIONS: Record<Role, string[]> = {
-  customer: ['Accounts', 'Transfer', 'Deposit & withdraw', 'Transactions', 'Security'],
+  customer: [
+    'Accounts',
+    'Transfer',
+    'Deposit & withdraw',
+    'Transactions',
+    'Statements',
+    'Standing orders',
+    'Security',
+  ],
   teller: ['Cash desk', 'Security'],
   admin: ['Oversight', 'Cash desk', 'Security'],
   auditor: ['Oversight', 'Customers', 'Security'],

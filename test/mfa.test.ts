@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Secret, TOTP } from 'otpauth';
-import { assertStaffMfa } from '../src/auth/mfa.ts';
+import { CredentialGuard } from '../src/auth/credential-guard.ts';
+import { LoginBackoff, MemoryBackoffStore } from '../src/auth/login-backoff.ts';
+import { deriveMfaKeys } from '../src/auth/mfa/crypto.ts';
+import { MfaService } from '../src/auth/mfa/service.ts';
 import { CorebankError } from '../src/errors.ts';
 import {
   createTestApp,
@@ -361,8 +364,27 @@ for (const engine of ENGINES) {
       assert.equal(await mfaEnabled(user), false);
     });
 
-    it('assertStaffMfa: nothing without MFA; with it, a fresh TOTP code only', async () => {
-      const db = t.runtime.database.db;
+    it('assertStaffFactor: nothing without MFA; with it, a fresh TOTP code only', async () => {
+      const { database, secrets } = t.runtime;
+      const mfa = new MfaService({
+        db: database.db,
+        engine: database.engine,
+        keys: deriveMfaKeys(secrets.pinPepper),
+        // This check never ends sessions; nothing to evict.
+        gate: { revoked: async () => undefined },
+        guard: new CredentialGuard({
+          db: database.db,
+          engine: database.engine,
+          backoff: new LoginBackoff(new MemoryBackoffStore(), {
+            perClient: { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 60_000 },
+            perUsername: { freeFailures: 10, baseDelayMs: 1000, maxDelayMs: 60_000 },
+          }),
+          maxFailures: 10,
+        }),
+      });
+      const assertStaffMfa = (_db: unknown, userId: string, otp: string | undefined) =>
+        mfa.assertStaffFactor(userId, otp);
+      const db = database.db;
       const admin = await t.staff('admin');
       await assertStaffMfa(db, admin.id, undefined);
       await assertStaffMfa(db, admin.id, '123456');

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SMTPServer } from 'smtp-server';
 import { createUser } from '../src/auth/auth-service.ts';
-import { passwordProblem } from '../src/auth/password-policy.ts';
+import { passwordProblem } from '../src/auth/passwords/policy.ts';
 import { CorebankError } from '../src/errors.ts';
 import {
   assertProblem,

@@ -4,11 +4,12 @@ import {
   ensureVaultAccount,
   insertCustomerAccount,
 } from '../../src/accounts/accounts-repository.ts';
-import { hashPassword } from '../../src/auth/password.ts';
+import { hashPassword } from '../../src/auth/passwords/crypto.ts';
 import { hashPin } from '../../src/auth/pin.ts';
 import type { Principal } from '../../src/auth/roles.ts';
+import { createSession } from '../../src/auth/sessions/service.ts';
 import { TokenService } from '../../src/auth/tokens.ts';
-import { insertSession, insertUser, setPinHash } from '../../src/auth/users-repository.ts';
+import { insertUser, setPinHash } from '../../src/auth/users-repository.ts';
 import { CommandBatcher } from '../../src/ledger/batcher.ts';
 import { LedgerEngine, type MoneyCommand } from '../../src/ledger/engine.ts';
 import type { Runtime } from '../../src/runtime.ts';
@@ -90,18 +91,14 @@ export async function seedPopulation(
           nickname: null,
           now,
         });
-        const sessionId = crypto.randomUUID();
+        let sessionId: string = crypto.randomUUID();
         if (withTokens) {
-          await insertSession(trx, {
-            id: sessionId,
+          ({ sessionId } = await createSession(trx, {
             userId,
-            refreshTokenHash: crypto
-              .createHash('sha256')
-              .update(crypto.randomBytes(32))
-              .digest('base64url'),
-            now,
-            expiresAt: new Date(Date.now() + config.refreshTokenTtlSeconds * 1000).toISOString(),
-          });
+            family: null,
+            now: new Date(),
+            refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+          }));
         }
         people.push({ userId, account: account.accountNumber, sessionId });
       }

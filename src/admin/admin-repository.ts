@@ -199,7 +199,13 @@ export async function lockUserByUsername(
 export async function clearUserLock(trx: Trx, userId: string, now: string): Promise<void> {
   await trx
     .updateTable('users')
-    .set({ locked_at: null, lock_reason: null, failed_pin_attempts: 0n, updated_at: now })
+    .set({
+      locked_at: null,
+      lock_reason: null,
+      failed_pin_attempts: 0n,
+      failed_auth_attempts: 0n,
+      updated_at: now,
+    })
     .where('id', '=', userId)
     .execute();
 }

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AUDIT_ACTIONS } from '../audit/audit.ts';
-import { TOTP_PATTERN } from '../auth/mfa.ts';
+import { TOTP_PATTERN } from '../auth/mfa/crypto.ts';
 import { ROLES } from '../auth/roles.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { isCorebankError } from '../errors.ts';
@@ -15,7 +15,9 @@ import {
   TransactionSchema,
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
-import type { AdminActionName, AdminService, StaffPermission } from './admin-service.ts';
+import { type AdminActionName, authorize, type StaffPermission } from './access.ts';
+import type { StaffActions } from './staff-actions.ts';
+import type { StaffReads } from './staff-reads.ts';
 
 const AdminUserSchema = Type.Object(
   {
@@ -101,9 +103,9 @@ function rawTarget(request: FastifyRequest, action: AdminActionName): string | n
 
 export function registerAdminRoutes(
   app: App,
-  services: { admin: AdminService; tokens: TokenService },
+  services: { reads: StaffReads; actions: StaffActions; tokens: TokenService },
 ): void {
-  const { admin } = services;
+  const { reads, actions } = services;
   const authenticated = authenticate(services.tokens);
 
   /**
@@ -117,10 +119,10 @@ export function registerAdminRoutes(
       await authenticated(request);
       const principal = principalOf(request);
       try {
-        admin.authorize(principal, permission);
+        authorize(principal, permission);
       } catch (error) {
         if (action !== undefined && isCorebankError(error)) {
-          await admin.recordDenied(
+          await actions.recordDenied(
             principal,
             action,
             rawTarget(request, action),
@@ -151,7 +153,7 @@ export function registerAdminRoutes(
         response: { 200: StatsSchema, ...errorResponses(401, 403) },
       },
     },
-    async (request) => admin.stats(principalOf(request)),
+    async (request) => reads.stats(principalOf(request)),
   );
 
   app.get(
@@ -170,7 +172,7 @@ export function registerAdminRoutes(
         response: { 200: pageOf(AdminUserSchema), ...errorResponses(400, 401, 403) },
       },
     },
-    async (request) => admin.users(principalOf(request), request.query),
+    async (request) => reads.users(principalOf(request), request.query),
   );
 
   app.post(
@@ -180,14 +182,18 @@ export function registerAdminRoutes(
       schema: {
         tags: ['admin'],
         summary: 'Unlock a user and reset their PIN failures (admins; MFA if enrolled)',
+        description:
+          'Resets the wrong-PIN and wrong-password/code counts too. Staff actions are rate ' +
+          'limited per staff user (RATE_LIMIT_ADMIN_PER_MINUTE); wrong step-up codes feed the ' +
+          'shared back-off (429) and count toward the lock (423 USER_LOCKED).',
         security: Security,
         params: Type.Object({ userId: Type.String({ format: 'uuid' }) }),
         body: Type.Optional(ActionBody),
-        response: { 200: AdminUserSchema, ...errorResponses(400, 401, 403, 404) },
+        response: { 200: AdminUserSchema, ...errorResponses(400, 401, 403, 404, 423, 429) },
       },
     },
     async (request) =>
-      admin.unlockUser(principalOf(request), request.params.userId, context(request)),
+      actions.unlockUser(principalOf(request), request.params.userId, context(request)),
   );
 
   for (const [verb, status, action] of [
@@ -200,6 +206,10 @@ export function registerAdminRoutes(
         onRequest: guard('act', action),
         schema: {
           tags: ['admin'],
+          description:
+            'Staff actions are rate limited per staff user (RATE_LIMIT_ADMIN_PER_MINUTE); ' +
+            'wrong step-up codes feed the shared back-off (429) and count toward the lock ' +
+            '(423 USER_LOCKED).',
           summary:
             verb === 'freeze'
               ? 'Freeze an account: no money moves in or out (admins; MFA if enrolled)'
@@ -207,11 +217,11 @@ export function registerAdminRoutes(
           security: Security,
           params: Type.Object({ accountNumber: AccountNumberParam }),
           body: Type.Optional(ActionBody),
-          response: { 200: AccountSchema, ...errorResponses(400, 401, 403, 404) },
+          response: { 200: AccountSchema, ...errorResponses(400, 401, 403, 404, 423, 429) },
         },
       },
       async (request) =>
-        admin.setAccountStatus(
+        actions.setAccountStatus(
           principalOf(request),
           request.params.accountNumber,
           status,
@@ -263,7 +273,7 @@ export function registerAdminRoutes(
         response: { 200: pageOf(TransactionSchema), ...errorResponses(400, 401, 403) },
       },
     },
-    async (request) => admin.transactions(principalOf(request), request.query),
+    async (request) => reads.transactions(principalOf(request), request.query),
   );
 
   app.get(
@@ -287,6 +297,6 @@ export function registerAdminRoutes(
         response: { 200: pageOf(AuditEventSchema), ...errorResponses(400, 401, 403) },
       },
     },
-    async (request) => admin.auditEvents(principalOf(request), request.query),
+    async (request) => reads.auditEvents(principalOf(request), request.query),
   );
 }

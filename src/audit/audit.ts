@@ -81,6 +81,32 @@ export function auditHash(
  * action it describes. The chain head row is locked first, which orders concurrent appends
  * on PostgreSQL; SQLite serialises writers already.
  */
+/**
+ * Control characters (newlines, ANSI escapes, C1 controls) and directional overrides are
+ * written as `\uXXXX`: an attacker-chosen username must not forge lines or colours in a
+ * terminal or a log viewer that shows the trail.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function encodeAuditText(value: string): string {
+  return value.replace(
+    UNSAFE_TEXT,
+    (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+function encodeDetails(
+  details: Readonly<Record<string, string | number | boolean | null>>,
+): Record<string, string | number | boolean | null> {
+  return Object.fromEntries(
+    Object.entries(details).map(([key, value]) => [
+      encodeAuditText(key),
+      typeof value === 'string' ? encodeAuditText(value) : value,
+    ]),
+  );
+}
+
 export async function appendAudit(
   trx: Trx,
   engine: Engine,
@@ -93,12 +119,12 @@ export async function appendAudit(
     .where('id', '=', 1n)
     .$if(engine === 'postgres', (q) => q.forUpdate())
     .executeTakeFirstOrThrow();
-  const details = event.details === undefined ? null : JSON.stringify(event.details);
+  const details = event.details === undefined ? null : JSON.stringify(encodeDetails(event.details));
   const row = {
     at,
     actorUserId: event.actorUserId,
     action: event.action,
-    target: event.target,
+    target: event.target === null ? null : encodeAuditText(event.target),
     outcome: event.outcome,
     ip: event.ip,
     details,

@@ -3,18 +3,26 @@ import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { App } from '../http/types.ts';
 import { MailSender } from '../mail/mail-sender.ts';
+import { AuthService } from './auth-service.ts';
+import { CredentialGuard } from './credential-guard.ts';
+import { DeviceCookies } from './device-cookie.ts';
 import {
   type BackoffStore,
   LoginBackoff,
   MemoryBackoffStore,
   RedisBackoffStore,
 } from './login-backoff.ts';
-import { registerPasswordRoutes } from './password-routes.ts';
-import { PasswordService } from './password-service.ts';
-import { SessionGate } from './session-gate.ts';
-import { registerSessionRoutes } from './session-routes.ts';
-import { SessionService } from './sessions-service.ts';
-import type { TokenService } from './tokens.ts';
+import { deriveMfaKeys } from './mfa/crypto.ts';
+import { registerMfaRoutes } from './mfa/routes.ts';
+import { MfaService } from './mfa/service.ts';
+import { registerPasswordRoutes } from './passwords/routes.ts';
+import { PasswordService } from './passwords/service.ts';
+import { registerAuthRoutes } from './routes.ts';
+import type { Secrets } from './secrets.ts';
+import { SessionGate } from './sessions/gate.ts';
+import { registerSessionRoutes } from './sessions/routes.ts';
+import { SessionService } from './sessions/service.ts';
+import { TokenService } from './tokens.ts';
 
 /**
  * The stateful parts of authentication that outlive a request: the live-session gate
@@ -94,29 +102,81 @@ export async function openAuthInfrastructure(
   return { gate, backoff, mail };
 }
 
-/** Refresh, logout, JWKS, password change and password reset. */
-export function registerSessionAndPasswordRoutes(
-  app: App,
+/** The auth services, built once per app from the infrastructure and the secrets. */
+export interface AuthServices {
+  tokens: TokenService;
+  sessions: SessionService;
+  passwords: PasswordService;
+  mfa: MfaService;
+  auth: AuthService;
+  guard: CredentialGuard;
+}
+
+export function buildAuthServices(
   infrastructure: AuthInfrastructure,
-  tokens: TokenService,
   config: Config,
   database: DatabaseHandle,
-): void {
+  secrets: Secrets,
+): AuthServices {
+  const { db, engine } = database;
+  const tokens = new TokenService(
+    secrets,
+    {
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    },
+    infrastructure.gate,
+  );
   const sessions = new SessionService({
-    db: database.db,
-    engine: database.engine,
+    db,
+    engine,
     tokens,
     gate: infrastructure.gate,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    absoluteTtlSeconds: config.security.sessionAbsoluteTtlSeconds,
+  });
+  // One back-off, audit and lock for every check of a known user's password or code.
+  const guard = new CredentialGuard({
+    db,
+    engine,
+    backoff: infrastructure.backoff,
+    maxFailures: config.security.authMaxFailures,
   });
   const passwords = new PasswordService({
-    db: database.db,
-    engine: database.engine,
+    db,
+    engine,
     gate: infrastructure.gate,
-    backoff: infrastructure.backoff,
+    guard,
     resetTokenTtlSeconds: config.passwordResetTtlSeconds,
     mailQueued: () => infrastructure.mail.kick(),
   });
-  registerSessionRoutes(app, sessions, tokens);
-  registerPasswordRoutes(app, passwords, tokens);
+  // TOTP secrets and recovery codes are protected by keys derived from the PIN pepper.
+  const mfa = new MfaService({
+    db,
+    engine,
+    keys: deriveMfaKeys(secrets.pinPepper),
+    gate: infrastructure.gate,
+    guard,
+  });
+  const auth = new AuthService({
+    db,
+    engine,
+    secrets,
+    sessions,
+    mfa,
+    backoff: infrastructure.backoff,
+    guard,
+    devices: new DeviceCookies(secrets.pinPepper),
+    mailQueued: () => infrastructure.mail.kick(),
+  });
+  return { tokens, sessions, passwords, mfa, auth, guard };
+}
+
+/** Register, login, me, PIN, refresh, logout, JWKS, passwords and MFA. */
+export function registerAuthApi(app: App, services: AuthServices): void {
+  registerAuthRoutes(app, services.auth, services.tokens);
+  registerSessionRoutes(app, services.sessions, services.tokens);
+  registerPasswordRoutes(app, services.passwords, services.tokens);
+  registerMfaRoutes(app, services.mfa, services.tokens);
 }

@@ -3,18 +3,26 @@ import { appendAudit, recordAudit } from '../audit/audit.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
+import { enqueueEmail } from '../mail/outbox.ts';
+import type { CredentialGuard } from './credential-guard.ts';
+import type { DeviceCookies } from './device-cookie.ts';
 import type { LoginBackoff } from './login-backoff.ts';
-import { assertLoginMfa, isMfaEnabled } from './mfa.ts';
-import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
-import { assertPasswordAcceptable } from './password-policy.ts';
-import { hashPin } from './pin.ts';
+import type { MfaService } from './mfa/service.ts';
+import { decoyPasswordHash, hashPassword, verifyPassword } from './passwords/crypto.ts';
+import {
+  assertPasswordAcceptable,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+} from './passwords/policy.ts';
+import { findUserIdentityByEmail } from './passwords/repository.ts';
+import { hashPin, pinProblem } from './pin.ts';
 import type { Principal, Role } from './roles.ts';
 import type { Secrets } from './secrets.ts';
-import type { TokenService } from './tokens.ts';
+import type { SessionService, TokenPair } from './sessions/service.ts';
+import { userLockedError } from './user-lock.ts';
 import {
   findUserById,
   findUserByUsername,
-  insertSession,
   insertUser,
   setPinHash,
   type UserRecord,
@@ -33,12 +41,7 @@ export interface UserView {
   createdAt: string;
 }
 
-export interface LoginResult {
-  accessToken: string;
-  refreshToken: string;
-  tokenType: 'Bearer';
-  expiresIn: number;
-}
+export type LoginResult = TokenPair;
 
 export interface NewUserInput {
   username: string;
@@ -48,8 +51,6 @@ export interface NewUserInput {
 }
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,32}$';
-export const PASSWORD_MIN_LENGTH = 12;
-export const PASSWORD_MAX_LENGTH = 128;
 
 function toView(user: UserRecord, mfaEnabled: boolean): UserView {
   return {
@@ -63,10 +64,6 @@ function toView(user: UserRecord, mfaEnabled: boolean): UserView {
     locked: user.lockedAt !== null,
     createdAt: user.createdAt,
   };
-}
-
-function sha256(value: string): string {
-  return crypto.createHash('sha256').update(value).digest('base64url');
 }
 
 /**
@@ -153,15 +150,21 @@ export async function createUser(
 export interface AuthServiceDeps {
   db: Db;
   secrets: Secrets;
-  tokens: TokenService;
-  refreshTokenTtlSeconds: number;
+  sessions: SessionService;
+  mfa: MfaService;
   engine: Engine;
   backoff: LoginBackoff;
+  guard: CredentialGuard;
+  devices: DeviceCookies;
+  /** Called after a message was queued, so the sender delivers it without waiting. */
+  mailQueued: () => void;
 }
 
 /** Who is calling, for back-off keys and the audit trail. */
 export interface CallerContext {
   ip: string | null;
+  /** The login's device cookie, when the client sent one. */
+  deviceToken?: string | undefined;
 }
 
 export class AuthService {
@@ -171,9 +174,83 @@ export class AuthService {
     this.#deps = deps;
   }
 
-  /** Self-service registration always creates a plain customer; roles come only from the CLI. */
-  register(input: NewUserInput): Promise<UserView> {
-    return createUser(this.#deps.db, input, ['customer']);
+  /**
+   * Self-service registration always creates a plain customer; roles come only from the CLI.
+   * Audited (`user.created`, anonymous actor, the caller's address).
+   *
+   * An e-mail address that is already registered is not revealed: the answer is the same
+   * 201 as for a new user (after the same Argon2 work), no user is created, and the
+   * address's owner is told by mail instead, as the large identity providers do. Only they
+   * can act on it (sign in, or reset the password). Usernames stay public identifiers and
+   * still answer USERNAME_TAKEN.
+   */
+  async register(input: NewUserInput, context: CallerContext = { ip: null }): Promise<UserView> {
+    const { db, engine } = this.#deps;
+    try {
+      return await createUser(db, input, ['customer'], {
+        engine,
+        actorUserId: null,
+        ip: context.ip,
+      });
+    } catch (error) {
+      if (!(error instanceof CorebankError) || error.code !== 'EMAIL_TAKEN') throw error;
+    }
+    return this.#registeredEmailTaken(input, context);
+  }
+
+  async #registeredEmailTaken(input: NewUserInput, context: CallerContext): Promise<UserView> {
+    const { db, engine } = this.#deps;
+    const email = input.email.trim().toLowerCase();
+    const username = input.username.toLowerCase();
+    // The same slow hash a real registration does, so timing does not tell the cases apart.
+    await hashPassword(input.password);
+    const now = new Date().toISOString();
+    const owner = await db.transaction().execute(async (trx) => {
+      const found = await findUserIdentityByEmail(trx, email);
+      if (found !== null) {
+        await enqueueEmail(
+          trx,
+          {
+            recipient: found.email,
+            subject: 'Someone tried to register with your address at Corebank',
+            bodyText: [
+              `Someone tried to open a new Corebank user with this address (${found.email}).`,
+              `You already have one: "${found.username}". No new user was created.`,
+              '',
+              'If that was you, sign in with your username, or reset your password if you',
+              'forgot it. If it was not you, you need do nothing.',
+            ].join('\n'),
+          },
+          now,
+        );
+      }
+      await appendAudit(
+        trx,
+        engine,
+        {
+          actorUserId: null,
+          action: 'user.created',
+          target: `username:${username}`,
+          outcome: 'failure',
+          ip: context.ip,
+          details: { reason: 'email_taken', owner: found === null ? null : `user:${found.id}` },
+        },
+        now,
+      );
+      return found;
+    });
+    if (owner !== null) this.#deps.mailQueued();
+    return {
+      id: crypto.randomUUID(),
+      username,
+      fullName: input.fullName.trim(),
+      email,
+      roles: ['customer'],
+      pinSet: false,
+      mfaEnabled: false,
+      locked: false,
+      createdAt: now,
+    };
   }
 
   /**
@@ -185,9 +262,12 @@ export class AuthService {
   async login(
     input: { username: string; password: string; otp?: string | undefined },
     context: CallerContext = { ip: null },
-  ): Promise<LoginResult> {
-    const { db, engine, backoff } = this.#deps;
+  ): Promise<LoginResult & { deviceToken: string }> {
+    const { db, engine, backoff, devices } = this.#deps;
     const username = input.username.toLowerCase();
+    // A client that signed in as this user before is not held by the per-username back-off
+    // a stranger can drive (device cookies; see device-cookie.ts).
+    const deviceId = devices.verify(context.deviceToken, username);
     const audit = (
       outcome: 'success' | 'failure' | 'denied',
       actor: string | null,
@@ -202,37 +282,40 @@ export class AuthService {
         ...(reason === undefined ? {} : { details: { reason } }),
       });
     try {
-      await backoff.assertAllowed(username, context.ip);
+      await backoff.assertAllowed(username, context.ip, deviceId);
     } catch (error) {
       await audit('denied', null, 'backoff');
       throw error;
     }
     let result: LoginResult & { userId: string };
     try {
-      result = await this.#login(input);
+      result = await this.#login(input, context);
     } catch (error) {
       if (error instanceof CorebankError) {
-        // A wrong one-time code counts like a wrong password: with the password known, the
-        // back-off is what bounds guessing 6-digit codes from many addresses.
-        if (error.code === 'INVALID_CREDENTIALS' || error.code === 'INVALID_OTP') {
-          await backoff.recordFailure(username, context.ip);
+        // A wrong one-time code was already counted by the credential guard (back-off and
+        // lock: with the password known, that is what bounds guessing 6-digit codes).
+        if (error.code === 'INVALID_CREDENTIALS') {
+          await backoff.recordFailure(username, context.ip, deviceId);
         }
         await audit('failure', null, error.code.toLowerCase());
       }
       throw error;
     }
-    await backoff.recordSuccess(username, context.ip);
+    await backoff.recordSuccess(username, context.ip, deviceId);
     await audit('success', result.userId);
     const { userId: _userId, ...tokens } = result;
-    return tokens;
+    return { ...tokens, deviceToken: devices.issue(username) };
   }
 
-  async #login(input: {
-    username: string;
-    password: string;
-    otp?: string | undefined;
-  }): Promise<LoginResult & { userId: string }> {
-    const { db, tokens, refreshTokenTtlSeconds } = this.#deps;
+  async #login(
+    input: {
+      username: string;
+      password: string;
+      otp?: string | undefined;
+    },
+    context: CallerContext,
+  ): Promise<LoginResult & { userId: string }> {
+    const { db, mfa, sessions, guard } = this.#deps;
     const user = await findUserByUsername(db, input.username.toLowerCase());
     if (user === null) {
       // Same Argon2 work and the same answer as a wrong password: no username oracle.
@@ -244,36 +327,24 @@ export class AuthService {
     }
     // The second factor is checked only after a right password, so MFA state is not
     // revealed to someone without it; and before the lock, which needs both factors to see.
-    await assertLoginMfa(db, user.id, input.otp);
-    // The lock is revealed only to someone who knows the password.
-    if (user.lockedAt !== null) {
-      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
+    try {
+      await mfa.assertLoginFactor(user.id, input.otp);
+    } catch (error) {
+      if (error instanceof CorebankError && error.code === 'INVALID_OTP') {
+        throw await guard.failed(user, context.ip, null, error);
+      }
+      throw error;
     }
-    const sessionId = crypto.randomUUID();
-    const refreshToken = crypto.randomBytes(32).toString('base64url');
-    const now = new Date();
-    await insertSession(db, {
-      id: sessionId,
-      userId: user.id,
-      // Only a hash is stored: a leaked sessions table cannot be replayed as tokens.
-      refreshTokenHash: sha256(refreshToken),
-      now: now.toISOString(),
-      expiresAt: new Date(now.getTime() + refreshTokenTtlSeconds * 1000).toISOString(),
-    });
-    const access = await tokens.issueAccessToken({ userId: user.id, sessionId, roles: user.roles });
-    return {
-      accessToken: access.token,
-      refreshToken,
-      tokenType: 'Bearer',
-      expiresIn: access.expiresInSeconds,
-      userId: user.id,
-    };
+    // The lock is revealed only to someone who knows the password.
+    if (user.lockedAt !== null) throw userLockedError();
+    await guard.succeeded(user, context.ip);
+    return { ...(await sessions.start(user)), userId: user.id };
   }
 
   async me(principal: Principal): Promise<UserView> {
     const user = await findUserById(this.#deps.db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    return toView(user, await isMfaEnabled(this.#deps.db, user.id));
+    return toView(user, await this.#deps.mfa.isEnabled(user.id));
   }
 
   /** Setting or changing the transaction PIN needs the password, not just a token. */
@@ -282,10 +353,13 @@ export class AuthService {
     input: { password: string; pin: string },
     context: CallerContext = { ip: null },
   ): Promise<void> {
-    const { db, secrets, engine, backoff } = this.#deps;
+    const { db, secrets, engine, guard } = this.#deps;
     const user = await findUserById(db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    const audit = (outcome: 'success' | 'failure') =>
+    // Checked before the password, so a refusal costs no guess of it.
+    const weak = pinProblem(input.pin);
+    if (weak !== null) throw new CorebankError('VALIDATION_FAILED', weak, 'pin');
+    const audit = (outcome: 'success') =>
       recordAudit(db, engine, {
         actorUserId: user.id,
         action: 'auth.pin_changed',
@@ -294,17 +368,18 @@ export class AuthService {
         ip: context.ip,
       });
     // Someone holding only a stolen access token must not get a faster password oracle
-    // here than at login, so wrong passwords share the login back-off.
-    await backoff.assertAllowed(user.username, context.ip);
+    // here than at login: the credential guard's back-off, audit and lock.
+    await guard.assertAllowed(user, context.ip);
     if (!(await verifyPassword(user.passwordHash, input.password))) {
-      await backoff.recordFailure(user.username, context.ip);
-      await audit('failure');
-      throw new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password');
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.pin_changed', reason: 'wrong_password' },
+        new CorebankError('INVALID_CREDENTIALS', 'password is wrong', 'password'),
+      );
     }
-    await backoff.recordSuccess(user.username, context.ip);
-    if (user.lockedAt !== null) {
-      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
-    }
+    await guard.succeeded(user, context.ip);
+    if (user.lockedAt !== null) throw userLockedError();
     const pinHash = hashPin(secrets.pinPepper, user.id, input.pin);
     await setPinHash(db, user.id, pinHash, new Date().toISOString());
     await audit('success');

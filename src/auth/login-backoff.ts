@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CorebankError } from '../errors.ts';
+import { sha256 } from './digest.ts';
 
 /**
  * Growing back-off after wrong passwords, tracked under two keys:
@@ -135,9 +135,19 @@ export class RedisBackoffStore implements BackoffStore {
   }
 }
 
-function keyOf(kind: 'client' | 'username', username: string, clientIp: string | null): string {
-  const material = kind === 'client' ? `${clientIp ?? 'unknown'}\n${username}` : username;
-  return `${kind}:${crypto.createHash('sha256').update(material).digest('base64url')}`;
+function keyOf(
+  kind: 'client' | 'username' | 'device',
+  username: string,
+  clientIp: string | null,
+  deviceId: string | null = null,
+): string {
+  const material =
+    kind === 'client'
+      ? `${clientIp ?? 'unknown'}\n${username}`
+      : kind === 'device'
+        ? `${deviceId ?? ''}\n${username}`
+        : username;
+  return `${kind}:${sha256(material)}`;
 }
 
 export class LoginBackoff {
@@ -151,14 +161,25 @@ export class LoginBackoff {
     this.#now = now;
   }
 
-  /** Throws RATE_LIMITED (with the wait) when either key is blocked; call before any check. */
-  async assertAllowed(username: string, clientIp: string | null): Promise<void> {
+  /**
+   * Throws RATE_LIMITED (with the wait) when a key is blocked; call before any check. A
+   * client with a valid device cookie for this username (`deviceId`) is held only to its
+   * own per-device key: the per-username key, which strangers can drive, does not stop it.
+   */
+  async assertAllowed(
+    username: string,
+    clientIp: string | null,
+    deviceId: string | null = null,
+  ): Promise<void> {
     const name = username.toLowerCase();
     const now = this.#now();
-    const until = Math.max(
-      await this.#store.blockedUntil(keyOf('client', name, clientIp), now),
-      await this.#store.blockedUntil(keyOf('username', name, clientIp), now),
-    );
+    const until =
+      deviceId === null
+        ? Math.max(
+            await this.#store.blockedUntil(keyOf('client', name, clientIp), now),
+            await this.#store.blockedUntil(keyOf('username', name, clientIp), now),
+          )
+        : await this.#store.blockedUntil(keyOf('device', name, clientIp, deviceId), now);
     if (until > now) {
       throw new CorebankError(
         'RATE_LIMITED',
@@ -169,10 +190,20 @@ export class LoginBackoff {
     }
   }
 
-  async recordFailure(username: string, clientIp: string | null): Promise<void> {
+  async recordFailure(
+    username: string,
+    clientIp: string | null,
+    deviceId: string | null = null,
+  ): Promise<void> {
     const name = username.toLowerCase();
     const now = this.#now();
-    await this.#store.recordFailure(keyOf('client', name, clientIp), this.#settings.perClient, now);
+    await this.#store.recordFailure(
+      deviceId === null
+        ? keyOf('client', name, clientIp)
+        : keyOf('device', name, clientIp, deviceId),
+      this.#settings.perClient,
+      now,
+    );
     await this.#store.recordFailure(
       keyOf('username', name, clientIp),
       this.#settings.perUsername,
@@ -181,7 +212,13 @@ export class LoginBackoff {
   }
 
   /** A right password from this client clears its counter (not the per-username one). */
-  async recordSuccess(username: string, clientIp: string | null): Promise<void> {
-    await this.#store.reset(keyOf('client', username.toLowerCase(), clientIp));
+  async recordSuccess(
+    username: string,
+    clientIp: string | null,
+    deviceId: string | null = null,
+  ): Promise<void> {
+    const name = username.toLowerCase();
+    await this.#store.reset(keyOf('client', name, clientIp));
+    if (deviceId !== null) await this.#store.reset(keyOf('device', name, clientIp, deviceId));
   }
 }

@@ -2,13 +2,14 @@ import { Type } from 'typebox';
 import { authenticate, principalOf } from '../http/auth-guard.ts';
 import { errorResponses, Pin, Security, UserSchema } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
+import { type AuthService, USERNAME_PATTERN } from './auth-service.ts';
 import {
-  type AuthService,
-  PASSWORD_MAX_LENGTH,
-  PASSWORD_MIN_LENGTH,
-  USERNAME_PATTERN,
-} from './auth-service.ts';
-import { OTP_PATTERN } from './mfa.ts';
+  DEVICE_COOKIE,
+  DEVICE_COOKIE_MAX_AGE_SECONDS,
+  DEVICE_COOKIE_PATH,
+} from './device-cookie.ts';
+import { OTP_PATTERN } from './mfa/crypto.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords/policy.ts';
 import type { TokenService } from './tokens.ts';
 
 const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH });
@@ -29,6 +30,10 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       schema: {
         tags: ['auth'],
         summary: 'Register a customer',
+        description:
+          'A username already in use answers 409 USERNAME_TAKEN. An e-mail address already ' +
+          'registered is not revealed: the answer is the same 201, no user is created, and ' +
+          "the address's owner is told by mail.",
         body: Type.Object(
           {
             username: Type.String({ pattern: USERNAME_PATTERN }),
@@ -42,11 +47,11 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
           },
           { additionalProperties: false },
         ),
-        response: { 201: UserSchema, ...errorResponses(400, 409) },
+        response: { 201: UserSchema, ...errorResponses(400, 409, 429) },
       },
     },
     async (request, reply) => {
-      const user = await auth.register(request.body);
+      const user = await auth.register(request.body, { ip: request.ip });
       return reply.status(201).send(user);
     },
   );
@@ -57,6 +62,12 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       schema: {
         tags: ['auth'],
         summary: 'Exchange username and password for tokens',
+        description:
+          'Wrong passwords slow further attempts per client and username and per username ' +
+          '(429 with Retry-After). A successful login sets the device cookie ' +
+          '`corebank_device` (HttpOnly, Secure, SameSite=Strict, Path=/api/v1/auth/login); ' +
+          'presenting it later exempts this client from the per-username back-off that ' +
+          'strangers can trigger, though not from its own. Responses are not cacheable.',
         body: Type.Object(
           {
             username: Type.String({ minLength: 1, maxLength: 64 }),
@@ -69,7 +80,21 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
         response: { 200: LoginResponse, ...errorResponses(400, 401, 423, 429) },
       },
     },
-    async (request) => auth.login(request.body, { ip: request.ip }),
+    async (request, reply) => {
+      const { deviceToken, ...tokens } = await auth.login(request.body, {
+        ip: request.ip,
+        deviceToken: request.cookies[DEVICE_COOKIE],
+      });
+      // Evidence that this client signed in as this user (see device-cookie.ts).
+      reply.setCookie(DEVICE_COOKIE, deviceToken, {
+        httpOnly: true,
+        secure: true,
+        sameSite: 'strict',
+        path: DEVICE_COOKIE_PATH,
+        maxAge: DEVICE_COOKIE_MAX_AGE_SECONDS,
+      });
+      return tokens;
+    },
   );
 
   const guard = authenticate(tokens);
@@ -95,6 +120,11 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       schema: {
         tags: ['auth'],
         summary: 'Set or change the transaction PIN (needs the password)',
+        description:
+          'Common PINs (one digit repeated, runs such as 1234 or 4321, keypad lines such as ' +
+          '2580, repeated pairs such as 1212) are refused with 400. A wrong password answers ' +
+          '401 INVALID_CREDENTIALS, feeds the shared back-off (429) and counts toward the ' +
+          'lock (423 after AUTH_MAX_FAILURES in a row).',
         security: Security,
         body: Type.Object({ password: LoginPassword, pin: Pin }, { additionalProperties: false }),
         response: { 204: Type.Null(), ...errorResponses(400, 401, 423, 429) },

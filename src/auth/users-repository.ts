@@ -135,32 +135,10 @@ export async function usernameOrEmailTaken(
   };
 }
 
-export async function setPinHash(db: Db, userId: string, pinHash: string, now: string) {
+export async function setPinHash(db: Db | Trx, userId: string, pinHash: string, now: string) {
   await db
     .updateTable('users')
     .set({ pin_hash: pinHash, failed_pin_attempts: 0n, updated_at: now })
     .where('id', '=', userId)
-    .execute();
-}
-
-export async function insertSession(
-  db: Db,
-  session: { id: string; userId: string; refreshTokenHash: string; now: string; expiresAt: string },
-): Promise<void> {
-  await db
-    .insertInto('sessions')
-    .values({
-      id: session.id,
-      user_id: session.userId,
-      refresh_token_hash: session.refreshTokenHash,
-      created_at: session.now,
-      expires_at: session.expiresAt,
-      revoked_at: null,
-      // A login starts a new family of rotated sessions (see sessions-service.ts).
-      family_id: session.id,
-      parent_id: null,
-      spent_at: null,
-      revoked_reason: null,
-    })
     .execute();
 }

@@ -90,3 +90,13 @@ export function isUniqueViolation(error: unknown): boolean {
   if (errcode === 2067 || errcode === 1555) return true;
   return typeof message === 'string' && message.startsWith('UNIQUE constraint failed');
 }
+
+/**
+ * Whether the error is the database refusing an account beyond the per-customer limit
+ * (the trigger of migration 0006), so it can be answered as ACCOUNT_LIMIT_REACHED.
+ */
+export function isAccountLimitViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { message } = error as { message?: unknown };
+  return typeof message === 'string' && message.includes('corebank:account_limit_reached');
+}

@@ -16,6 +16,8 @@ export interface UsersTable {
   password_hash: string;
   pin_hash: string | null;
   failed_pin_attempts: ColumnType<bigint, bigint | undefined, bigint>;
+  /** Wrong passwords and one-time codes in a row by a signed-in user (migration 0006). */
+  failed_auth_attempts: ColumnType<bigint, bigint | undefined, bigint>;
   locked_at: Timestamp | null;
   lock_reason: string | null;
   created_at: Timestamp;
@@ -131,7 +133,7 @@ export interface AuditHeadTable {
 
 export interface UserMfaTable {
   user_id: string;
-  /** AES-256-GCM ciphertext of the TOTP secret (see src/auth/mfa.ts). */
+  /** AES-256-GCM ciphertext of the TOTP secret (see src/auth/mfa/crypto.ts). */
   secret_ciphertext: string;
   enabled_at: Timestamp | null;
   last_used_step: bigint | null;

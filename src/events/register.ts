@@ -8,7 +8,7 @@ import type { CommandBatcher } from '../ledger/batcher.ts';
 import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import { registerWebhookRoutes } from '../webhooks/routes.ts';
 import { webhookSecretKey } from '../webhooks/secrets.ts';
-import { WebhooksService } from '../webhooks/webhooks-service.ts';
+import { type StaffStepUp, WebhooksService } from '../webhooks/webhooks-service.ts';
 import { consumerPositions } from './consumer-lease.ts';
 import { NATS_CONSUMER, NatsEventPublisher } from './nats-publisher.ts';
 import { lastSequence } from './outbox.ts';
@@ -28,6 +28,7 @@ export function registerEvents(
     secrets: Secrets;
     tokens: TokenService;
     batcher: CommandBatcher;
+    stepUp: StaffStepUp;
   },
 ): (registry: Registry) => void {
   const { config, database, tokens } = deps;
@@ -42,7 +43,13 @@ export function registerEvents(
     maxAttempts: config.webhooks.maxAttempts,
     disableAfterFailures: config.webhooks.disableAfterFailures,
   };
-  const webhooks = new WebhooksService({ db, engine: database.engine, secretKey, policy });
+  const webhooks = new WebhooksService({
+    db,
+    engine: database.engine,
+    secretKey,
+    policy,
+    stepUp: deps.stepUp,
+  });
   registerEventRoutes(app, { db, tokens });
   registerWebhookRoutes(app, { webhooks, tokens });
 

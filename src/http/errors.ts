@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isAccountLimitViolation } from '../db/database.ts';
 import { CorebankError, isCorebankError } from '../errors.ts';
 import { problemOf } from './problem.ts';
 import { BASELINE_SECURITY_HEADERS } from './security-headers.ts';
@@ -29,6 +30,10 @@ function messageOf(error: AjvError, field: string): string {
 /** Translates anything thrown while handling a request into a CorebankError. */
 export function toCorebankError(error: FastifyError): CorebankError {
   if (isCorebankError(error)) return error;
+  // The database's own guard of the account limit (it wins races the service's count loses).
+  if (isAccountLimitViolation(error)) {
+    return new CorebankError('ACCOUNT_LIMIT_REACHED', 'a customer may hold at most 10 accounts');
+  }
   if (error.validation !== undefined && error.validation.length > 0) {
     const first = error.validation[0] as AjvError;
     const field = fieldOf(first, error.validationContext);

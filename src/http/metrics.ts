@@ -1,16 +1,20 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Config } from '../config.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
+import { metricsAccess } from './hardening.ts';
 import type { App } from './types.ts';
 
 /**
  * `GET /metrics` in Prometheus text format: request counts and latencies per route
  * pattern (never per raw URL, which would put account numbers into labels and make the
- * label set unbounded), plus the process's own metrics. Each app has its own registry, so
+ * label set unbounded), plus the process's own metrics. It is not public: see metricsAccess
+ * (METRICS_TOKEN). Each app has its own registry, so
  * several apps in one test process do not collide.
  */
 export function registerMetrics(
   app: App,
   batcher: CommandBatcher,
+  config: Config,
   ...more: Array<(registry: Registry) => void>
 ): void {
   const registry = new Registry();
@@ -70,8 +74,12 @@ export function registerMetrics(
     duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    { schema: { hide: true }, onRequest: metricsAccess(config) },
+    async (_request, reply) => {
+      reply.type(registry.contentType);
+      return registry.metrics();
+    },
+  );
 }

@@ -12,7 +12,7 @@ const REDIS_NAMESPACE = 'corebank:rate-limit:';
 /** Usernames are bounded by the login schema; the key is bounded even before validation. */
 const USERNAME_KEY_MAX = 64;
 
-type KeyKind = 'client-and-username' | 'user';
+type KeyKind = 'client-and-username' | 'user' | 'client';
 
 interface Limit {
   max: number;
@@ -36,8 +36,28 @@ function limitsOf(config: Config['rateLimits']): ReadonlyMap<string, Limit> {
       'POST /api/v1/accounts/:accountNumber/withdrawals',
       { max: config.cashPerMinute, key: 'user' },
     ],
+    // Anti-automation per client (issue #10): registrations and reset requests from one
+    // address, whatever names or addresses they carry.
+    ['POST /api/v1/auth/register', { max: config.registerPerMinute, key: 'client' }],
+    [
+      'POST /api/v1/auth/password-reset/request',
+      { max: config.passwordResetPerMinute, key: 'client' },
+    ],
+    // Staff actions per staff user: a stolen staff session cannot spray step-up codes.
+    ['POST /api/v1/admin/users/:userId/unlock', { max: config.adminPerMinute, key: 'user' }],
+    [
+      'POST /api/v1/admin/accounts/:accountNumber/freeze',
+      { max: config.adminPerMinute, key: 'user' },
+    ],
+    [
+      'POST /api/v1/admin/accounts/:accountNumber/unfreeze',
+      { max: config.adminPerMinute, key: 'user' },
+    ],
   ]);
 }
+
+/** Login attempts from one client across every username (password spraying). */
+const LOGIN_ROUTE = '/api/v1/auth/login';
 
 function usernameOf(request: FastifyRequest): string {
   const body = request.body;
@@ -50,6 +70,7 @@ function keyOf(kind: KeyKind, request: FastifyRequest): string {
   if (kind === 'client-and-username') {
     return `login:${request.ip}:${usernameOf(request)}`;
   }
+  if (kind === 'client') return `client:${request.routeOptions.url ?? ''}:${request.ip}`;
   // The auth guard ran in onRequest, before this hook; without a principal the route has
   // already answered 401, so the address is only a defensive fallback.
   return request.principal === null ? `ip:${request.ip}` : `user:${request.principal.userId}`;
@@ -91,6 +112,33 @@ export async function registerRateLimits(app: App, config: Config): Promise<void
   // so the plugin's own onRoute hook sees the configuration.
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.includes('POST') && route.url === LOGIN_ROUTE) {
+      // A second limit on login, per client across usernames (spraying one password over
+      // many names); the first, per client and username, is the route's own below.
+      // createRateLimit, not rateLimit: the plugin runs only one of its handlers per
+      // request, and the route's own limit must still run after this one.
+      const perClient = app.createRateLimit({
+        max: config.rateLimits.loginPerClientPerMinute,
+        timeWindow: ONE_MINUTE_MS,
+        keyGenerator: (request: FastifyRequest) => `login-client:${request.ip}`,
+      });
+      const check = async (request: FastifyRequest): Promise<void> => {
+        const result = await perClient(request);
+        if (!result.isAllowed && result.isExceeded) {
+          throw new CorebankError(
+            'RATE_LIMITED',
+            `too many logins from this client: at most ${result.max} per minute`,
+            undefined,
+            { retryAfterSeconds: result.ttlInSeconds },
+          );
+        }
+      };
+      const existing = route.preValidation;
+      route.preValidation = [
+        ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]),
+        check,
+      ];
+    }
     for (const method of methods) {
       const limit = limits.get(`${method} ${route.url}`);
       if (limit === undefined) continue;

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { TOTP_PATTERN } from '../auth/mfa.ts';
+import { TOTP_PATTERN } from '../auth/mfa/crypto.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { EVENT_TYPES } from '../events/outbox.ts';
 import { authenticate, principalOf } from '../http/auth-guard.ts';

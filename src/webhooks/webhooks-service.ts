@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import { recordAudit } from '../audit/audit.ts';
-import { assertStaffMfa } from '../auth/mfa.ts';
 import { hasRole, type Principal } from '../auth/roles.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
@@ -18,6 +17,18 @@ import {
   listAttempts,
   listEndpoints,
 } from './webhooks-repository.ts';
+
+/**
+ * The staff step-up check (the admin's one-time code, with the shared back-off and lock of
+ * every password and code check): StaffActions.assertStepUp, passed in by the app.
+ */
+export type StaffStepUp = (
+  principal: Principal,
+  action: 'webhook.endpoint_created' | 'webhook.endpoint_deleted',
+  target: string | null,
+  otp: string | undefined,
+  ip: string | null,
+) => Promise<void>;
 
 export interface EndpointView {
   id: string;
@@ -63,7 +74,16 @@ export class WebhooksService {
   readonly #secretKey: Buffer;
   readonly #policy: WebhookPolicy;
 
-  constructor(deps: { db: Db; engine: Engine; secretKey: Buffer; policy: WebhookPolicy }) {
+  readonly #stepUp: StaffStepUp;
+
+  constructor(deps: {
+    db: Db;
+    engine: Engine;
+    secretKey: Buffer;
+    policy: WebhookPolicy;
+    stepUp: StaffStepUp;
+  }) {
+    this.#stepUp = deps.stepUp;
     this.#db = deps.db;
     this.#engine = deps.engine;
     this.#secretKey = deps.secretKey;
@@ -88,7 +108,7 @@ export class WebhooksService {
     ip: string | null,
   ): Promise<EndpointView & { secret: string }> {
     this.authorize(principal, 'act');
-    await assertStaffMfa(this.#db, principal.userId, input.otp);
+    await this.#stepUp(principal, 'webhook.endpoint_created', null, input.otp, ip);
     const url = await this.#checkUrl(input.url);
     if ((await countEndpoints(this.#db)) >= MAX_ENDPOINTS) {
       throw new CorebankError('CONFLICT', `at most ${MAX_ENDPOINTS} webhook endpoints`);
@@ -153,7 +173,7 @@ export class WebhooksService {
 
   async remove(principal: Principal, id: string, otp: string | undefined, ip: string | null) {
     this.authorize(principal, 'act');
-    await assertStaffMfa(this.#db, principal.userId, otp);
+    await this.#stepUp(principal, 'webhook.endpoint_deleted', `webhook:${id}`, otp, ip);
     if (!(await deleteEndpoint(this.#db, id, new Date().toISOString()))) {
       throw new CorebankError('NOT_FOUND', 'webhook endpoint not found');
     }

@@ -296,8 +296,18 @@ export async function createTestApp(
   overrides: Record<string, string> = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase(engine);
-  // Suites fire hundreds of requests; rate limits are off unless a test turns them on.
-  const runtime = await openRuntime({ ...database.env, RATE_LIMITS: 'off', ...overrides });
+  // Suites fire hundreds of requests; rate limits are off unless a test turns them on. The
+  // per-client limits on registration, reset requests and login across usernames are
+  // raised, because suites that test other limits register many users from one address
+  // (test/credential-guard.test.ts tests these limits at their defaults).
+  const runtime = await openRuntime({
+    ...database.env,
+    RATE_LIMITS: 'off',
+    RATE_LIMIT_REGISTER_PER_MINUTE: '10000',
+    RATE_LIMIT_PASSWORD_RESET_PER_MINUTE: '10000',
+    RATE_LIMIT_LOGIN_PER_CLIENT_PER_MINUTE: '10000',
+    ...overrides,
+  });
   const app = await buildApp(runtime);
   await app.ready();
   return new TestApp(app, runtime, database);

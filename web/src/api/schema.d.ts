@@ -919,6 +919,18 @@ export interface paths {
           "application/json": components['schemas']["Problem"];
         };
         };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
       };
     };
     delete?: never;
@@ -979,6 +991,18 @@ export interface paths {
         };
         };
         404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -1272,6 +1296,18 @@ export interface paths {
         };
         };
         404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -1788,6 +1824,12 @@ export interface paths {
           "application/json": components['schemas']["Problem"];
         };
         };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
       };
     };
     delete?: never;
@@ -1960,6 +2002,18 @@ export interface paths {
           "application/json": components['schemas']["Problem"];
         };
         };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
       };
     };
     delete?: never;
@@ -2001,6 +2055,18 @@ export interface paths {
         };
         };
         409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -2051,6 +2117,18 @@ export interface paths {
         };
         };
         409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];

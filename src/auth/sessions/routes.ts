@@ -1,10 +1,10 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../http/auth-guard.ts';
-import { errorResponses, Security } from '../http/schemas.ts';
-import type { App } from '../http/types.ts';
+import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { errorResponses, Security } from '../../http/schemas.ts';
+import type { App } from '../../http/types.ts';
+import type { TokenService } from '../tokens.ts';
 import { clearRefreshCookie, refreshTokenOf } from './refresh-cookie.ts';
-import type { SessionService } from './sessions-service.ts';
-import type { TokenService } from './tokens.ts';
+import type { SessionService } from './service.ts';
 
 /**
  * Refresh tokens are 32 random bytes in base64url (43 characters); allow some slack. The
@@ -45,7 +45,9 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
         summary: 'Exchange a refresh token for new tokens (the old refresh token is spent)',
         description:
           'Refresh tokens are single-use. Presenting a spent one ends every session of its ' +
-          'login (both the thief and the owner must sign in again) and answers 401.',
+          'login (both the thief and the owner must sign in again) and answers 401. A login ' +
+          'ends SESSION_ABSOLUTE_TTL_SECONDS (30 days) after sign-in however often it is ' +
+          'refreshed. The answer is not cacheable (Cache-Control: no-store).',
         body: RefreshBody,
         response: { 200: TokenPairSchema, ...errorResponses(400, 401, 403, 423) },
       },

@@ -1,15 +1,17 @@
-import type { Db, Engine, Trx } from '../db/database.ts';
+import type { Db, Engine, Trx } from '../../db/database.ts';
 
 /** SQL for password changes and password-reset tokens. */
 
 export async function findUserIdentityByEmail(
   db: Db | Trx,
   email: string,
+  lock: { engine: Engine } | null = null,
 ): Promise<{ id: string; username: string; email: string } | null> {
   const row = await db
     .selectFrom('users')
     .select(['id', 'username', 'email'])
     .where('email', '=', email)
+    .$if(lock?.engine === 'postgres', (q) => q.forNoKeyUpdate())
     .executeTakeFirst();
   return row ?? null;
 }

@@ -1,11 +1,18 @@
 import crypto from 'node:crypto';
-import { appendAudit } from '../audit/audit.ts';
-import type { Db, Engine } from '../db/database.ts';
-import { CorebankError } from '../errors.ts';
-import { enqueueEmail } from '../mail/outbox.ts';
-import type { LoginBackoff } from './login-backoff.ts';
-import { hashPassword, verifyPassword } from './password.ts';
-import { assertPasswordAcceptable } from './password-policy.ts';
+import { appendAudit } from '../../audit/audit.ts';
+import type { Db, Engine } from '../../db/database.ts';
+import { CorebankError } from '../../errors.ts';
+import { enqueueEmail } from '../../mail/outbox.ts';
+import type { CredentialGuard } from '../credential-guard.ts';
+import { sha256 } from '../digest.ts';
+import type { Principal } from '../roles.ts';
+import type { SessionGate } from '../sessions/gate.ts';
+import { findSessionState, revokeUserSessions } from '../sessions/repository.ts';
+import type { RequestContext } from '../sessions/service.ts';
+import { userLockedError } from '../user-lock.ts';
+import { findUserById } from '../users-repository.ts';
+import { hashPassword, verifyPassword } from './crypto.ts';
+import { assertPasswordAcceptable } from './policy.ts';
 import {
   countLiveResetTokens,
   findResetTokenForUpdate,
@@ -13,18 +20,13 @@ import {
   insertResetToken,
   setPasswordHash,
   useAllResetTokens,
-} from './password-repository.ts';
-import type { Principal } from './roles.ts';
-import type { SessionGate } from './session-gate.ts';
-import { findSessionState, revokeUserSessions } from './sessions-repository.ts';
-import type { RequestContext } from './sessions-service.ts';
-import { findUserById } from './users-repository.ts';
+} from './repository.ts';
 
 export interface PasswordServiceDeps {
   db: Db;
   engine: Engine;
   gate: SessionGate;
-  backoff: LoginBackoff;
+  guard: CredentialGuard;
   resetTokenTtlSeconds: number;
   /** Called after a message was queued, so the sender delivers it without waiting. */
   mailQueued: () => void;
@@ -32,10 +34,6 @@ export interface PasswordServiceDeps {
 
 /** Outstanding reset links per user: enough for a lost mail, too few to flood a mailbox. */
 const MAX_LIVE_RESET_TOKENS = 3;
-
-function sha256(value: string): string {
-  return crypto.createHash('sha256').update(value).digest('base64url');
-}
 
 const INVALID_RESET = 'this password reset token is invalid, used or expired; request a new one';
 
@@ -57,28 +55,20 @@ export class PasswordService {
     input: { currentPassword: string; newPassword: string },
     context: RequestContext,
   ): Promise<void> {
-    const { db, engine, gate, backoff } = this.#deps;
+    const { db, engine, gate, guard } = this.#deps;
     const user = await findUserById(db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    await backoff.assertAllowed(user.username, context.ip);
+    await guard.assertAllowed(user, context.ip);
     if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
-      await backoff.recordFailure(user.username, context.ip);
-      await db.transaction().execute((trx) =>
-        appendAudit(trx, engine, {
-          actorUserId: user.id,
-          action: 'auth.password_changed',
-          target: `user:${user.id}`,
-          outcome: 'failure',
-          ip: context.ip,
-          details: { reason: 'wrong_current_password' },
-        }),
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.password_changed', reason: 'wrong_current_password' },
+        new CorebankError('INVALID_CREDENTIALS', 'currentPassword is wrong', 'currentPassword'),
       );
-      throw new CorebankError('INVALID_CREDENTIALS', 'currentPassword is wrong', 'currentPassword');
     }
-    await backoff.recordSuccess(user.username, context.ip);
-    if (user.lockedAt !== null) {
-      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
-    }
+    await guard.succeeded(user, context.ip);
+    if (user.lockedAt !== null) throw userLockedError();
     assertPasswordAcceptable(
       input.newPassword,
       { username: user.username, email: user.email },
@@ -137,7 +127,9 @@ export class PasswordService {
     const nowIso = now.toISOString();
     const expiresAt = new Date(now.getTime() + resetTokenTtlSeconds * 1000).toISOString();
     const queued = await db.transaction().execute(async (trx) => {
-      const user = await findUserIdentityByEmail(trx, address);
+      // The user's row is locked first (PostgreSQL; SQLite has one writer at a time), so
+      // parallel requests count each other's tokens: the cap holds under a burst.
+      const user = await findUserIdentityByEmail(trx, address, { engine });
       let sent = false;
       if (
         user !== null &&

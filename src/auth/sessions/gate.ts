@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import type { Db } from '../db/database.ts';
-import { findSessionState } from './sessions-repository.ts';
-import type { SessionLiveness } from './tokens.ts';
+import type { Db } from '../../db/database.ts';
+import type { SessionLiveness } from '../tokens.ts';
+import { findSessionState } from './repository.ts';
 
 /** Redis channel on which every server announces the sessions it has just ended. */
 export const REVOCATION_CHANNEL = 'corebank:sessions:revoked';

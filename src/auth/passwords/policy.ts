@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { CorebankError } from '../errors.ts';
+import { CorebankError } from '../../errors.ts';
 
 /**
  * Rules for new passwords, after NIST SP 800-63B (section 3.1.1.2):

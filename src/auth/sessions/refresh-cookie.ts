@@ -1,8 +1,8 @@
 import cookie from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../config.ts';
-import { CorebankError } from '../errors.ts';
-import type { App } from '../http/types.ts';
+import type { Config } from '../../config.ts';
+import { CorebankError } from '../../errors.ts';
+import type { App } from '../../http/types.ts';
 
 /**
  * The refresh token as a cookie, for the web dashboard. A browser page must not keep a

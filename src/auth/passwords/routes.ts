@@ -1,10 +1,10 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../http/auth-guard.ts';
-import { errorResponses, Security } from '../http/schemas.ts';
-import type { App } from '../http/types.ts';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy.ts';
-import type { PasswordService } from './password-service.ts';
-import type { TokenService } from './tokens.ts';
+import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { errorResponses, Security } from '../../http/schemas.ts';
+import type { App } from '../../http/types.ts';
+import type { TokenService } from '../tokens.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './policy.ts';
+import type { PasswordService } from './service.ts';
 
 const NewPassword = Type.String({
   minLength: PASSWORD_MIN_LENGTH,
@@ -23,6 +23,9 @@ export function registerPasswordRoutes(app: App, passwords: PasswordService, tok
       schema: {
         tags: ['auth'],
         summary: 'Change the password (needs the current one); ends every other session',
+        description:
+          'A wrong current password answers 401 INVALID_CREDENTIALS, feeds the shared ' +
+          'back-off (429) and counts toward the lock (423 after AUTH_MAX_FAILURES in a row).',
         security: Security,
         body: Type.Object(
           { currentPassword: CurrentPassword, newPassword: NewPassword },
@@ -43,6 +46,9 @@ export function registerPasswordRoutes(app: App, passwords: PasswordService, tok
       schema: {
         tags: ['auth'],
         summary: 'E-mail a single-use reset token (202 whether or not the address is known)',
+        description:
+          'At most 3 unexpired tokens per user (a burst of requests cannot flood a mailbox) ' +
+          'and RATE_LIMIT_PASSWORD_RESET_PER_MINUTE requests per client.',
         body: Type.Object(
           { email: Type.String({ format: 'email', maxLength: 254 }) },
           { additionalProperties: false },

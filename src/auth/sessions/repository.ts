@@ -1,4 +1,4 @@
-import type { Db, Engine, Trx } from '../db/database.ts';
+import type { Db, Engine, Trx } from '../../db/database.ts';
 
 /** All SQL about sessions (refresh-token families). */
 
@@ -23,7 +23,7 @@ export interface NewSession {
   expiresAt: string;
 }
 
-export async function insertFamilySession(db: Db | Trx, session: NewSession): Promise<void> {
+export async function insertSession(db: Db | Trx, session: NewSession): Promise<void> {
   await db
     .insertInto('sessions')
     .values({
@@ -149,4 +149,14 @@ export async function revokeUserSessions(
       .execute();
   }
   return ids;
+}
+
+/** When a login signed in: the creation time of its family's first session. */
+export async function findFamilyStart(db: Db | Trx, familyId: string): Promise<string | null> {
+  const row = await db
+    .selectFrom('sessions')
+    .select('created_at')
+    .where('id', '=', familyId)
+    .executeTakeFirst();
+  return row?.created_at ?? null;
 }

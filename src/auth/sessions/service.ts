@@ -1,17 +1,21 @@
 import crypto from 'node:crypto';
-import { appendAudit } from '../audit/audit.ts';
-import type { Db, Engine } from '../db/database.ts';
-import { CorebankError } from '../errors.ts';
-import type { SessionGate } from './session-gate.ts';
+import { appendAudit } from '../../audit/audit.ts';
+import type { Db, Engine, Trx } from '../../db/database.ts';
+import { CorebankError } from '../../errors.ts';
+import type { Role } from '../roles.ts';
+import type { TokenService } from '../tokens.ts';
+import { userLockedError } from '../user-lock.ts';
+import { findUserById } from '../users-repository.ts';
+import { hashRefreshToken, newRefreshToken } from './crypto.ts';
+import type { SessionGate } from './gate.ts';
 import {
+  findFamilyStart,
   findSessionByTokenHashForUpdate,
-  insertFamilySession,
+  insertSession,
   markSessionSpent,
   revokeFamily,
   revokeUserSessions,
-} from './sessions-repository.ts';
-import type { TokenService } from './tokens.ts';
-import { findUserById } from './users-repository.ts';
+} from './repository.ts';
 
 export interface TokenPair {
   accessToken: string;
@@ -31,18 +35,8 @@ export interface SessionServiceDeps {
   tokens: TokenService;
   gate: SessionGate;
   refreshTokenTtlSeconds: number;
-}
-
-/** Refresh tokens are 256 random bits; only their SHA-256 is stored. */
-export function newRefreshToken(): { token: string; hash: string } {
-  const token = crypto.randomBytes(32).toString('base64url');
-  return { token, hash: hashRefreshToken(token) };
-}
-
-export function hashRefreshToken(token: string): string {
-  // A plain hash suffices (no salt, no slow hash): the token is 256 random bits, so there
-  // is nothing to guess, and a leaked table of hashes cannot be replayed as tokens.
-  return crypto.createHash('sha256').update(token).digest('base64url');
+  /** A login's sessions end this long after it signed in, however often it refreshes. */
+  absoluteTtlSeconds: number;
 }
 
 const INVALID = 'refresh token is not valid; sign in again';
@@ -52,6 +46,38 @@ type RefreshOutcome =
   | { kind: 'reused'; userId: string; familyId: string; revokedIds: string[] }
   | { kind: 'invalid' }
   | { kind: 'locked' };
+
+/**
+ * The one place a session is created: a fresh login (a new family) or a rotation (the next
+ * session of a family). Returns the refresh token, which is stored only as its hash.
+ */
+export async function createSession(
+  db: Db | Trx,
+  input: {
+    userId: string;
+    family: { familyId: string; parentId: string } | null;
+    now: Date;
+    refreshTokenTtlSeconds: number;
+    /** The login's absolute end: no session of it outlives this. */
+    notAfter?: Date | undefined;
+  },
+): Promise<{ sessionId: string; refreshToken: string }> {
+  const idleEnd = input.now.getTime() + input.refreshTokenTtlSeconds * 1000;
+  const end = Math.min(idleEnd, input.notAfter?.getTime() ?? idleEnd);
+  const sessionId = crypto.randomUUID();
+  const next = newRefreshToken();
+  await insertSession(db, {
+    id: sessionId,
+    userId: input.userId,
+    // A login starts a new family of rotated sessions.
+    familyId: input.family?.familyId ?? sessionId,
+    parentId: input.family?.parentId ?? null,
+    refreshTokenHash: next.hash,
+    now: input.now.toISOString(),
+    expiresAt: new Date(end).toISOString(),
+  });
+  return { sessionId, refreshToken: next.token };
+}
 
 /**
  * Rotating refresh tokens (OAuth 2.0 Security BCP, section 4.14): every exchange spends the
@@ -66,8 +92,32 @@ export class SessionService {
     this.#deps = deps;
   }
 
+  /** A successful login: a new session family and its first token pair. */
+  async start(user: { id: string; roles: Role[] }): Promise<TokenPair> {
+    const { db, tokens, refreshTokenTtlSeconds, absoluteTtlSeconds } = this.#deps;
+    const now = new Date();
+    const session = await createSession(db, {
+      userId: user.id,
+      family: null,
+      now,
+      refreshTokenTtlSeconds,
+      notAfter: new Date(now.getTime() + absoluteTtlSeconds * 1000),
+    });
+    const access = await tokens.issueAccessToken({
+      userId: user.id,
+      sessionId: session.sessionId,
+      roles: user.roles,
+    });
+    return {
+      accessToken: access.token,
+      refreshToken: session.refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: access.expiresInSeconds,
+    };
+  }
+
   async refresh(refreshToken: string, context: RequestContext): Promise<TokenPair> {
-    const { db, engine, gate, tokens, refreshTokenTtlSeconds } = this.#deps;
+    const { db, engine, gate, tokens, refreshTokenTtlSeconds, absoluteTtlSeconds } = this.#deps;
     const hash = hashRefreshToken(refreshToken);
     const now = new Date();
     const nowIso = now.toISOString();
@@ -94,30 +144,30 @@ export class SessionService {
         return { kind: 'reused', userId: session.userId, familyId: session.familyId, revokedIds };
       }
       if (session.expiresAt <= nowIso) return { kind: 'invalid' };
+      // The absolute lifetime (OWASP session management): refreshing moves the idle expiry,
+      // never the end of the login, so a stolen refresh token is not good forever.
+      const started = await findFamilyStart(trx, session.familyId);
+      if (started === null) return { kind: 'invalid' };
+      const notAfter = new Date(Date.parse(started) + absoluteTtlSeconds * 1000);
+      if (notAfter <= now) return { kind: 'invalid' };
       const user = await findUserById(trx, session.userId);
       if (user === null) return { kind: 'invalid' };
       if (user.lockedAt !== null) return { kind: 'locked' };
-      const next = newRefreshToken();
-      const sessionId = crypto.randomUUID();
-      await insertFamilySession(trx, {
-        id: sessionId,
+      const next = await createSession(trx, {
         userId: session.userId,
-        familyId: session.familyId,
-        parentId: session.id,
-        refreshTokenHash: next.hash,
-        now: nowIso,
-        expiresAt: new Date(now.getTime() + refreshTokenTtlSeconds * 1000).toISOString(),
+        family: { familyId: session.familyId, parentId: session.id },
+        now,
+        refreshTokenTtlSeconds,
+        notAfter,
       });
-      return { kind: 'rotated', userId: user.id, sessionId, refreshToken: next.token };
+      return { kind: 'rotated', userId: user.id, ...next };
     });
     if (outcome.kind === 'reused') {
       await gate.revoked(outcome.revokedIds);
       throw new CorebankError('UNAUTHENTICATED', INVALID);
     }
     if (outcome.kind === 'invalid') throw new CorebankError('UNAUTHENTICATED', INVALID);
-    if (outcome.kind === 'locked') {
-      throw new CorebankError('USER_LOCKED', 'this user is locked; contact the bank to unlock it');
-    }
+    if (outcome.kind === 'locked') throw userLockedError();
     // Roles are read again, so a role change takes effect at the next refresh at the latest.
     const user = await findUserById(db, outcome.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', INVALID);

@@ -1,10 +1,11 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../http/auth-guard.ts';
-import { errorResponses, Security } from '../http/schemas.ts';
-import type { App } from '../http/types.ts';
-import { PASSWORD_MAX_LENGTH } from './auth-service.ts';
-import { type MfaService, OTP_PATTERN, RECOVERY_CODE_COUNT, TOTP_PATTERN } from './mfa.ts';
-import type { TokenService } from './tokens.ts';
+import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { errorResponses, Security } from '../../http/schemas.ts';
+import type { App } from '../../http/types.ts';
+import { PASSWORD_MAX_LENGTH } from '../passwords/policy.ts';
+import type { TokenService } from '../tokens.ts';
+import { OTP_PATTERN, RECOVERY_CODE_COUNT, TOTP_PATTERN } from './crypto.ts';
+import type { MfaService } from './service.ts';
 
 const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
 
@@ -19,6 +20,10 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       schema: {
         tags: ['auth'],
         summary: 'Start TOTP enrolment (needs the password); pending until confirmed',
+        description:
+          'Wrong passwords and codes feed the shared back-off (429 with Retry-After), are ' +
+          'audited and count toward the lock (423 USER_LOCKED after AUTH_MAX_FAILURES in a ' +
+          'row). The answer is not cacheable (Cache-Control: no-store).',
         security: Security,
         body: Type.Object({ password: Password }, { additionalProperties: false }),
         response: {
@@ -26,11 +31,11 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
             secret: Type.String({ description: 'base32 shared secret' }),
             otpauthUri: Type.String({ description: 'otpauth://totp/… for a QR code' }),
           }),
-          ...errorResponses(400, 401, 409),
+          ...errorResponses(400, 401, 409, 423, 429),
         },
       },
     },
-    async (request) => mfa.enrol(principalOf(request), request.body),
+    async (request) => mfa.enrol(principalOf(request), request.body, { ip: request.ip }),
   );
 
   app.post(
@@ -40,6 +45,11 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       schema: {
         tags: ['auth'],
         summary: 'Confirm enrolment with a current code; returns recovery codes once',
+        description:
+          'Turning MFA on ends every other session of the user (this one stays). ' +
+          'Wrong passwords and codes feed the shared back-off (429 with Retry-After), are ' +
+          'audited and count toward the lock (423 USER_LOCKED after AUTH_MAX_FAILURES in a ' +
+          'row). The answer is not cacheable (Cache-Control: no-store).',
         security: Security,
         body: Type.Object(
           { code: Type.String({ pattern: TOTP_PATTERN }) },
@@ -52,7 +62,7 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
               maxItems: RECOVERY_CODE_COUNT,
             }),
           }),
-          ...errorResponses(400, 401, 409),
+          ...errorResponses(400, 401, 409, 423, 429),
         },
       },
     },
@@ -66,12 +76,16 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       schema: {
         tags: ['auth'],
         summary: 'Turn TOTP off (needs the password and a current or recovery code)',
+        description:
+          'Wrong passwords and codes feed the shared back-off (429 with Retry-After), are ' +
+          'audited and count toward the lock (423 USER_LOCKED after AUTH_MAX_FAILURES in a ' +
+          'row). The answer is not cacheable (Cache-Control: no-store).',
         security: Security,
         body: Type.Object(
           { password: Password, code: Type.String({ pattern: OTP_PATTERN }) },
           { additionalProperties: false },
         ),
-        response: { 204: Type.Null(), ...errorResponses(400, 401, 409) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 409, 423, 429) },
       },
     },
     async (request, reply) => {
