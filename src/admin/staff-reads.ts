@@ -1,8 +1,8 @@
 import { accountNumberProblem } from '../accounts/account-number.ts';
-import type { Page } from '../accounts/accounts-service.ts';
 import { AUDIT_ACTIONS } from '../audit/audit.ts';
 import type { Principal } from '../auth/roles.ts';
 import type { Db } from '../db/database.ts';
+import { decodeIdCursor, encodeIdCursor, type Page, readPage } from '../db/paging.ts';
 import { CorebankError } from '../errors.ts';
 import { listCustomerPostings, type TransactionFilter } from '../ledger/ledger-repository.ts';
 import type { TransactionType, TransactionView } from '../ledger/transaction-view.ts';
@@ -10,7 +10,7 @@ import { toTransactionView } from '../ledger/transaction-view.ts';
 import { formatMinor, minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import { type AdminUserView, authorize, toAdminUserView } from './access.ts';
 import { type AuditFilter, listAuditEvents, listUsers, readStats } from './admin-repository.ts';
-import { decodeIdCursor, decodeUserCursor, encodeIdCursor, encodeUserCursor } from './paging.ts';
+import { decodeUserCursor, encodeUserCursor } from './paging.ts';
 
 export interface StatsView {
   users: number;
@@ -129,16 +129,12 @@ export class StaffReads {
     authorize(principal, 'read');
     const after = decodeUserCursor(query.cursor);
     const locked = query.status === undefined ? null : query.status === 'locked';
-    const rows = await listUsers(this.#deps.db, { locked }, { limit: query.limit + 1, after });
-    const shown = rows.slice(0, query.limit);
-    const last = shown.at(-1);
-    return {
-      data: shown.map(toAdminUserView),
-      nextCursor:
-        rows.length > query.limit && last !== undefined
-          ? encodeUserCursor({ createdAt: last.createdAt, id: last.id })
-          : null,
-    };
+    return readPage(
+      query.limit,
+      (limit) => listUsers(this.#deps.db, { locked }, { limit, after }),
+      (last) => encodeUserCursor({ createdAt: last.createdAt, id: last.id }),
+      toAdminUserView,
+    );
   }
 
   /** The transaction monitor: every customer account's postings, newest first. */
@@ -188,24 +184,16 @@ export class StaffReads {
       from,
       to,
     };
-    const rows = await listCustomerPostings(this.#deps.db, filter, {
-      limit: query.limit + 1,
-      beforePostingId,
-    });
-    const shown = rows.slice(0, query.limit);
-    const last = shown.at(-1);
-    return {
-      data: shown.map((row) =>
+    return readPage(
+      query.limit,
+      (limit) => listCustomerPostings(this.#deps.db, filter, { limit, beforePostingId }),
+      (last) => encodeIdCursor('m1:', last.postingId),
+      (row) =>
         toTransactionView({
           ...row,
           counterpartyAccount: row.counterpartyKind === 'customer' ? row.counterpartyNumber : null,
         }),
-      ),
-      nextCursor:
-        rows.length > query.limit && last !== undefined
-          ? encodeIdCursor('m1:', last.postingId)
-          : null,
-    };
+    );
   }
 
   async auditEvents(principal: Principal, query: AuditQuery): Promise<Page<AuditEventView>> {
@@ -223,14 +211,11 @@ export class StaffReads {
       target: query.target ?? null,
       outcome: query.outcome ?? null,
     };
-    const rows = await listAuditEvents(this.#deps.db, filter, {
-      limit: query.limit + 1,
-      beforeId,
-    });
-    const shown = rows.slice(0, query.limit);
-    const last = shown.at(-1);
-    return {
-      data: shown.map((row) => ({
+    return readPage(
+      query.limit,
+      (limit) => listAuditEvents(this.#deps.db, filter, { limit, beforeId }),
+      (last) => encodeIdCursor('a1:', last.id),
+      (row) => ({
         id: row.id.toString(),
         at: row.at,
         actor: row.actorUserId,
@@ -239,9 +224,7 @@ export class StaffReads {
         outcome: row.outcome,
         ip: row.ip,
         details: parseDetails(row.details),
-      })),
-      nextCursor:
-        rows.length > query.limit && last !== undefined ? encodeIdCursor('a1:', last.id) : null,
-    };
+      }),
+    );
   }
 }

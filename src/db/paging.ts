@@ -15,7 +15,8 @@ export interface Page<T> {
 /** Largest 64-bit signed integer: ids never exceed it, and both engines refuse more. */
 const MAX_ID = 9_223_372_036_854_775_807n;
 
-function badCursor(): CorebankError {
+/** The refusal of a cursor this API did not issue (every list's, the same words). */
+export function badCursor(): CorebankError {
   return new CorebankError('VALIDATION_FAILED', 'cursor is not one this API issued', 'cursor');
 }
 

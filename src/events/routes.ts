@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { isReadingStaff } from '../auth/roles.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Db } from '../db/database.ts';
+import { readPage } from '../db/paging.ts';
 import { CorebankError } from '../errors.ts';
 import { authenticate, principalOf } from '../http/auth-guard.ts';
 import { errorResponses, Security } from '../http/schemas.ts';
@@ -64,13 +65,13 @@ export function registerEventRoutes(app: App, deps: { db: Db; tokens: TokenServi
     async (request) => {
       const after = BigInt(request.query.after ?? '0');
       const limit = request.query.limit;
-      const events = await readEventsAfter(deps.db, after, limit + 1);
-      const shown = events.slice(0, limit);
-      const last = shown.at(-1);
-      return {
-        data: shown,
-        nextCursor: events.length > limit && last !== undefined ? String(last.sequence) : null,
-      };
+      // The cursor is the plain sequence number: the contract's `after=` takes one.
+      return readPage(
+        limit,
+        (fetchLimit) => readEventsAfter(deps.db, after, fetchLimit),
+        (last) => String(last.sequence),
+        (event) => event,
+      );
     },
   );
 }

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { recordAudit } from '../audit/audit.ts';
 import { hasRole, type Principal } from '../auth/roles.ts';
 import type { Db, Engine } from '../db/database.ts';
+import { decodeIdCursor, encodeIdCursor, readPage } from '../db/paging.ts';
 import { CorebankError } from '../errors.ts';
 import type { EventType } from '../events/outbox.ts';
 import type { WebhookPolicy } from './dispatcher.ts';
@@ -195,24 +196,12 @@ export class WebhooksService {
     if ((await findEndpoint(this.#db, id)) === null) {
       throw new CorebankError('NOT_FOUND', 'webhook endpoint not found');
     }
-    let beforeId: bigint | null = null;
-    if (page.cursor !== undefined) {
-      const text = Buffer.from(page.cursor, 'base64url').toString('utf8');
-      const digits = text.startsWith(CURSOR_PREFIX) ? text.slice(CURSOR_PREFIX.length) : '';
-      if (!/^[1-9]\d{0,18}$/.test(digits)) {
-        throw new CorebankError('VALIDATION_FAILED', 'cursor is not one this API issued', 'cursor');
-      }
-      beforeId = BigInt(digits);
-    }
-    const rows = await listAttempts(this.#db, id, { limit: page.limit + 1, beforeId });
-    const shown = rows.slice(0, page.limit);
-    const last = shown.at(-1);
-    return {
-      data: shown.map(({ id: _id, ...view }) => view),
-      nextCursor:
-        rows.length > page.limit && last !== undefined
-          ? Buffer.from(`${CURSOR_PREFIX}${last.id}`).toString('base64url')
-          : null,
-    };
+    const beforeId = decodeIdCursor(CURSOR_PREFIX, page.cursor);
+    return readPage(
+      page.limit,
+      (limit) => listAttempts(this.#db, id, { limit, beforeId }),
+      (last) => encodeIdCursor(CURSOR_PREFIX, last.id),
+      ({ id: _id, ...view }) => view,
+    );
   }
 }
