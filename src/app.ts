@@ -20,13 +20,11 @@ import { registerAuthRoutes } from './auth/routes.ts';
 import type { Secrets } from './auth/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
-import { type DatabaseHandle, ping } from './db/database.ts';
-import { CorebankError } from './errors.ts';
+import type { DatabaseHandle } from './db/database.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limits.ts';
-import { errorResponses } from './http/schemas.ts';
 import { CSP_HEADER, registerSecurityHeaders } from './http/security-headers.ts';
 import { httpsOptionsOf, trustProxyOf } from './http/transport.ts';
 import type { App } from './http/types.ts';
@@ -35,6 +33,7 @@ import { registerWebDashboard } from './http/web-dashboard.ts';
 import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
 import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
+import { registerReadiness } from './reliability/readiness.ts';
 
 export interface AppDeps {
   config: Config;
@@ -191,28 +190,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     async () => ({ status: 'ok' as const }),
   );
-  app.get(
-    '/health/ready',
-    {
-      schema: {
-        tags: ['operations'],
-        summary: 'The database answers',
-        response: {
-          200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }),
-          ...errorResponses(503),
-        },
-      },
-    },
-    async (request) => {
-      try {
-        await ping(database.db);
-      } catch (error) {
-        request.log.error({ err: error }, 'readiness check failed');
-        throw new CorebankError('SERVICE_UNAVAILABLE', 'database is not reachable');
-      }
-      return { status: 'ok' as const, database: database.engine };
-    },
-  );
+  registerReadiness(app, database);
 
   // Last, so its page fallback never shadows a route above.
   await registerWebDashboard(app);

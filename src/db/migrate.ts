@@ -4,6 +4,7 @@ import { initialMigration } from './migrations/0001-initial.ts';
 import { auditMigration } from './migrations/0002-audit.ts';
 import { sessionsMigration } from './migrations/0003-sessions.ts';
 import { mfaMigration } from './migrations/0004-mfa.ts';
+import { healthProbeMigration } from './migrations/0007-health-probe.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -16,6 +17,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0002-audit': auditMigration(handle.engine),
     '0003-sessions': sessionsMigration(handle.engine),
     '0004-mfa': mfaMigration(handle.engine),
+    '0007-health-probe': healthProbeMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,
