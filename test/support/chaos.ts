@@ -324,6 +324,8 @@ export interface Attempt {
   code: string | undefined;
   retryAfter: string | null;
   latencyMs: number;
+  /** performance.now() when the answer (or the failure) came. */
+  doneAt: number;
 }
 
 /** One keyed transfer of 0.01, whose description is its Idempotency-Key (for counting). */
@@ -361,6 +363,7 @@ export async function transferOnce(
       code,
       retryAfter: response.headers.get('retry-after'),
       latencyMs: performance.now() - started,
+      doneAt: performance.now(),
     };
   } catch {
     return {
@@ -371,6 +374,7 @@ export async function transferOnce(
       code: undefined,
       retryAfter: null,
       latencyMs: performance.now() - started,
+      doneAt: performance.now(),
     };
   }
 }
