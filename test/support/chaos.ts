@@ -236,6 +236,7 @@ export class OwnRedis {
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
       });
+      client.on('error', () => undefined);
       try {
         await client.connect();
         return (await client.ping()) === 'PONG';
