@@ -7,7 +7,7 @@ import { childEnv, freePort, ProcessGroup } from '../support/process.ts';
 
 /**
  * Overload: 512 connections of transfers against a real server. Shedding by waiting time
- * (LEDGER_MAX_WAIT_MS, default 500 ms) keeps the latency of every answer, 201 or 503, under
+ * (LEDGER_MAX_WAIT_MS; this test sets 500 ms) keeps the latency of every answer, 201 or 503, under
  * the deadline at the 99th percentile; nothing answers 500; the ledger verifies afterwards.
  */
 const TIMEOUT = { timeout: 240_000 };
