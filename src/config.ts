@@ -244,7 +244,7 @@ export function loadConfig(env: Env = process.env): Config {
         ? undefined
         : integer(env, 'LEDGER_BATCH_CONCURRENCY', 1, 1, 64),
     ledgerMaxWaitMs: integer(env, 'LEDGER_MAX_WAIT_MS', 1000, 1, 60_000),
-    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 2000, 100, 60_000),
+    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 60_000),
     databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 250, 10, 60_000),
     redisUrl,

@@ -48,7 +48,7 @@ export async function openDatabase(
     Partial<Pick<Config, 'databaseConnectTimeoutMs' | 'databaseStatementTimeoutMs'>>,
 ): Promise<DatabaseHandle> {
   if (config.databaseUrl !== undefined) {
-    const connectTimeoutMs = config.databaseConnectTimeoutMs ?? 2000;
+    const connectTimeoutMs = config.databaseConnectTimeoutMs ?? 5000;
     const statementTimeoutMs = config.databaseStatementTimeoutMs ?? 5000;
     const pool = new pg.Pool({
       connectionString: config.databaseUrl,
