@@ -17,15 +17,13 @@ import {
 import type { Secrets } from './auth/secrets.ts';
 import { registerRefreshCookie } from './auth/sessions/refresh-cookie.ts';
 import type { Config } from './config.ts';
-import { type DatabaseHandle, ping } from './db/database.ts';
-import { CorebankError } from './errors.ts';
+import type { DatabaseHandle } from './db/database.ts';
 import { registerEvents } from './events/register.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerInputHardening, registerNoStore, serializeRequest } from './http/hardening.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limits.ts';
-import { errorResponses } from './http/schemas.ts';
 import { CSP_HEADER, registerSecurityHeaders } from './http/security-headers.ts';
 import { httpsOptionsOf, trustProxyOf } from './http/transport.ts';
 import type { App } from './http/types.ts';
@@ -37,6 +35,7 @@ import { MoneyService } from './ledger/money-service.ts';
 import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
 import { registerAccountHolderRoutes } from './payees/account-holder-routes.ts';
+import { registerReadiness } from './reliability/readiness.ts';
 import { registerStaffCustomerRoutes } from './staff/customers-routes.ts';
 import { registerStatementsAndStandingOrders } from './statements/register.ts';
 
@@ -207,28 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     async () => ({ status: 'ok' as const }),
   );
-  app.get(
-    '/health/ready',
-    {
-      schema: {
-        tags: ['operations'],
-        summary: 'The database answers',
-        response: {
-          200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }),
-          ...errorResponses(503),
-        },
-      },
-    },
-    async (request) => {
-      try {
-        await ping(database.db);
-      } catch (error) {
-        request.log.error({ err: error }, 'readiness check failed');
-        throw new CorebankError('SERVICE_UNAVAILABLE', 'database is not reachable');
-      }
-      return { status: 'ok' as const, database: database.engine };
-    },
-  );
+  registerReadiness(app, database);
 
   // Last, so its page fallback never shadows a route above.
   await registerWebDashboard(app);

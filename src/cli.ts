@@ -5,10 +5,21 @@ import { createUser } from './auth/auth-service.ts';
 import { isRole, type Role } from './auth/roles.ts';
 import { rotateSigningKey } from './auth/secrets.ts';
 import { loadConfig } from './config.ts';
-import { type DatabaseHandle, openDatabase } from './db/database.ts';
+import { type DatabaseHandle, openDatabase, sqliteFile } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { isCorebankError } from './errors.ts';
 import { verifyLedger } from './ledger/verify.ts';
+import {
+  AUDIT_TABLES,
+  assertSqliteFileExists,
+  assertTablesPresent,
+  backupPostgres,
+  backupSqlite,
+  LEDGER_TABLES,
+  OperatorError,
+  restorePostgres,
+  restoreSqlite,
+} from './reliability/backup.ts';
 import { assertNodeVersion, exitOnStartupError } from './runtime.ts';
 
 assertNodeVersion();
@@ -17,7 +28,9 @@ const USAGE = `usage: npm run corebank -- <command>
 
 commands:
   migrate                      apply pending database migrations
-  ledger verify                check every ledger invariant; exit 0 only if all hold
+  ledger verify [--expect-at-least N]
+                               check every ledger invariant; exit 0 only if all hold (and,
+                               with the option, the ledger has at least N journal entries)
   keys rotate                  new access-token signing key in DATA_DIR/secrets.json; the
                                old one keeps verifying (development only; restart servers)
   users create --username U (--password P | --password-stdin) --role R[,R...]
@@ -26,6 +39,13 @@ commands:
   users roles --username U --set R[,R...]
                                replace a user's roles and end their sessions (audited)
   audit verify                 check the audit trail's hash chain; exit 0 only if it holds
+  backup --to FILE             consistent online copy of the database (SQLite: VACUUM INTO;
+                               PostgreSQL: pg_dump custom format)
+  restore --from FILE [--force]
+                               restore a backup into an empty DATA_DIR / database; --force
+                               replaces an existing one (stop the servers first)
+
+The verify commands never create or migrate a database: a missing one is an error.
 
 The database is chosen as by the server: DATABASE_URL, or SQLite under DATA_DIR.`;
 
@@ -33,7 +53,9 @@ class UsageError extends Error {}
 
 type Command =
   | { name: 'migrate' }
-  | { name: 'ledger verify' }
+  | { name: 'ledger verify'; expectAtLeast: bigint | undefined }
+  | { name: 'backup'; to: string }
+  | { name: 'restore'; from: string; force: boolean }
   | { name: 'keys rotate' }
   | { name: 'audit verify' }
   | { name: 'users roles'; username: string; roles: Role[] }
@@ -51,8 +73,9 @@ function parseCommand(argv: string[]): Command {
   const [command, sub, ...rest] = argv;
   if (command === 'migrate' && sub === undefined) return { name: 'migrate' };
   if (command === 'keys' && sub === 'rotate' && rest.length === 0) return { name: 'keys rotate' };
-  if (command === 'ledger' && sub === 'verify' && rest.length === 0)
-    return { name: 'ledger verify' };
+  if (command === 'ledger' && sub === 'verify') return parseLedgerVerify(rest);
+  if (command === 'backup') return parseBackup(argv.slice(1));
+  if (command === 'restore') return parseRestore(argv.slice(1));
   if (command === 'audit' && sub === 'verify' && rest.length === 0) return { name: 'audit verify' };
   if (command === 'users' && sub === 'roles') return parseRolesCommand(rest);
   if (command === 'users' && sub === 'create') {
@@ -80,6 +103,47 @@ function parseCommand(argv: string[]): Command {
     };
   }
   throw new UsageError(USAGE);
+}
+
+function options<T extends Record<string, { type: 'string' | 'boolean' }>>(
+  args: string[],
+  spec: T,
+) {
+  try {
+    return parseArgs({ args, options: spec, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function parseLedgerVerify(args: string[]): Command {
+  if (args.some((arg) => !arg.startsWith('--')) && args[0] !== '--expect-at-least') {
+    throw new UsageError(USAGE);
+  }
+  const values = options(args, { 'expect-at-least': { type: 'string' } });
+  const raw = values['expect-at-least'];
+  if (raw !== undefined && typeof raw === 'string' && !/^\d{1,18}$/.test(raw)) {
+    throw new UsageError('--expect-at-least needs a whole number of journal entries');
+  }
+  return {
+    name: 'ledger verify',
+    expectAtLeast: typeof raw === 'string' ? BigInt(raw) : undefined,
+  };
+}
+
+function parseBackup(args: string[]): Command {
+  const values = options(args, { to: { type: 'string' } });
+  if (typeof values.to !== 'string' || values.to === '')
+    throw new UsageError('backup needs --to FILE');
+  return { name: 'backup', to: values.to };
+}
+
+function parseRestore(args: string[]): Command {
+  const values = options(args, { from: { type: 'string' }, force: { type: 'boolean' } });
+  if (typeof values.from !== 'string' || values.from === '') {
+    throw new UsageError('restore needs --from FILE');
+  }
+  return { name: 'restore', from: values.from, force: values.force === true };
 }
 
 function parseRoleList(value: string): Role[] {
@@ -129,7 +193,7 @@ async function readStdin(): Promise<string> {
 }
 
 async function run(
-  command: Exclude<Command, { name: 'keys rotate' }>,
+  command: Exclude<Command, { name: 'keys rotate' } | { name: 'backup' } | { name: 'restore' }>,
   database: DatabaseHandle,
 ): Promise<number> {
   if (command.name === 'migrate') {
@@ -142,11 +206,18 @@ async function run(
     );
     return 0;
   }
-  await migrateToLatest(database);
   if (command.name === 'ledger verify') {
+    // Reads only: a missing or empty database is an error, never created or migrated.
+    await assertTablesPresent(database, LEDGER_TABLES);
     const result = await verifyLedger(database.db);
     const { entries, postings, accounts } = result.counts;
     const summary = `${entries} entries, ${postings} postings, ${accounts} accounts`;
+    if (result.ok && command.expectAtLeast !== undefined && entries < command.expectAtLeast) {
+      process.stdout.write(
+        `ledger verify: FAILED: expected at least ${command.expectAtLeast} entries, found ${entries} (${summary})\n`,
+      );
+      return 1;
+    }
     if (result.ok) {
       process.stdout.write(`ledger verify: OK (${summary})\n`);
       return 0;
@@ -155,6 +226,7 @@ async function run(
     return 1;
   }
   if (command.name === 'audit verify') {
+    await assertTablesPresent(database, AUDIT_TABLES);
     const result = await verifyAudit(database.db);
     if (result.ok) {
       process.stdout.write(`audit verify: OK (${result.length} events)\n`);
@@ -165,6 +237,7 @@ async function run(
     );
     return 1;
   }
+  await migrateToLatest(database);
   if (command.name === 'users roles') {
     const change = await changeUserRoles(database, command.username, command.roles);
     process.stdout.write(`${JSON.stringify(change)}\n`);
@@ -204,8 +277,44 @@ async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const database = await openDatabase(loadConfig());
+  const config = loadConfig();
+  const sqlite = config.databaseUrl === undefined;
   try {
+    // SQLite: opening a missing file would create it. Commands that read a database check
+    // it is there first; restore writes the file itself without opening it through Kysely.
+    if (sqlite && (command.name === 'ledger verify' || command.name === 'audit verify')) {
+      assertSqliteFileExists(sqliteFile(config.dataDir));
+    }
+    if (sqlite && command.name === 'backup') {
+      process.stdout.write(`${backupSqlite(sqliteFile(config.dataDir), command.to)}\n`);
+      return 0;
+    }
+    if (sqlite && command.name === 'restore') {
+      process.stdout.write(
+        `${restoreSqlite(command.from, sqliteFile(config.dataDir), command.force)}\n`,
+      );
+      return 0;
+    }
+    if (command.name === 'backup' && config.databaseUrl !== undefined) {
+      process.stdout.write(`${await backupPostgres(config.databaseUrl, command.to)}\n`);
+      return 0;
+    }
+  } catch (error) {
+    if (error instanceof OperatorError) {
+      process.stderr.write(`corebank: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const database = await openDatabase(config);
+  try {
+    if (command.name === 'restore' && config.databaseUrl !== undefined) {
+      process.stdout.write(
+        `${await restorePostgres(database, config.databaseUrl, command.from, command.force)}\n`,
+      );
+      return 0;
+    }
+    if (command.name === 'backup' || command.name === 'restore') return 2;
     return await run(command, database);
   } catch (error) {
     // Rule violations (a taken username, a short password) are the operator's to fix:
@@ -213,6 +322,10 @@ async function main(argv: string[]): Promise<number> {
     if (isCorebankError(error)) {
       process.stderr.write(`corebank: ${error.code}: ${error.message}\n`);
       return 2;
+    }
+    if (error instanceof OperatorError) {
+      process.stderr.write(`corebank: ${error.message}\n`);
+      return 1;
     }
     throw error;
   } finally {

@@ -35,6 +35,15 @@ export interface Config {
   ledgerBatchConcurrency: number | undefined;
   /** Time allowed for in-flight requests to finish on SIGTERM before connections are cut. */
   shutdownGraceMs: number;
+  /**
+   * Reliability bounds (docs/operations.md, "When a dependency fails"): the longest a money
+   * command may wait for its batch before it is refused with 503, and the longest any call
+   * to PostgreSQL or Redis may take before it counts as the dependency being down.
+   */
+  ledgerMaxWaitMs: number;
+  databaseConnectTimeoutMs: number;
+  databaseStatementTimeoutMs: number;
+  redisCommandTimeoutMs: number;
   /** Redis for cross-process session revocation and login back-off; undefined: in-process. */
   redisUrl: string | undefined;
   /** How long the auth guard trusts a cached "session is live" answer. */
@@ -392,6 +401,10 @@ export function loadConfig(env: Env = process.env): Config {
       env.LEDGER_BATCH_CONCURRENCY === undefined || env.LEDGER_BATCH_CONCURRENCY === ''
         ? undefined
         : integer(env, 'LEDGER_BATCH_CONCURRENCY', 1, 1, 64),
+    ledgerMaxWaitMs: integer(env, 'LEDGER_MAX_WAIT_MS', 1000, 1, 60_000),
+    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 60_000),
+    databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
+    redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 250, 10, 60_000),
     redisUrl,
     sessionCacheTtlMs: integer(env, 'SESSION_CACHE_TTL_MS', 5000, 0, 60_000),
     loginBackoff: {

@@ -64,12 +64,12 @@ export async function runEngine(
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
   });
-  // The same settings the server uses.
-  const batcher = new CommandBatcher(
-    database.db,
-    ledger,
-    batcherOptionsOf(config, database.engine),
-  );
+  // The same settings the server uses, without load shedding: this measures capacity, and
+  // its submitters wait for each answer, so they cannot overload the queue anyway.
+  const batcher = new CommandBatcher(database.db, ledger, {
+    ...batcherOptionsOf(config, database.engine),
+    maxWaitMs: undefined,
+  });
   const durability = await durabilityOf(runtime);
   const pick = pickerFor(mix, population);
   const samples = new Float64Array(MAX_SAMPLES);

@@ -3,6 +3,9 @@ import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { App } from '../http/types.ts';
 import { MailSender } from '../mail/mail-sender.ts';
+import { reliabilityOf } from '../reliability/context.ts';
+import { FallbackBackoffStore } from '../reliability/fallback-backoff-store.ts';
+import { redisClientOptions } from '../reliability/redis.ts';
 import { AuthService } from './auth-service.ts';
 import { CredentialGuard } from './credential-guard.ts';
 import { DeviceCookies } from './device-cookie.ts';
@@ -41,26 +44,32 @@ export async function openAuthInfrastructure(
   database: DatabaseHandle,
 ): Promise<AuthInfrastructure> {
   const onError = (error: unknown, message: string) => app.log.error({ err: error }, message);
+  // Redis clients connect in the background and report to the dependency monitor; the
+  // server starts while Redis is down (docs/operations.md, "When a dependency fails").
+  const { redis: redisWatch } = reliabilityOf(app);
+  const redisOptions = redisClientOptions(config.redisCommandTimeoutMs);
   const gate = new SessionGate({
     db: database.db,
     cacheTtlMs: config.sessionCacheTtlMs,
     redisUrl: config.redisUrl,
     onError,
+    redisOptions,
+    watchRedis: (client) => redisWatch.add(client),
   });
   let redis: Redis | undefined;
   let store: BackoffStore = new MemoryBackoffStore();
   try {
     await gate.start();
     if (config.redisUrl !== undefined) {
-      redis = new Redis(config.redisUrl, {
-        lazyConnect: true,
-        connectTimeout: 5000,
-        maxRetriesPerRequest: 2,
-      });
-      redis.on('error', (error: unknown) => onError(error, 'redis error'));
-      await redis.connect();
+      redis = new Redis(config.redisUrl, redisOptions);
+      redisWatch.add(redis);
       // Shared counters: a guesser spreading attempts over several servers gains nothing.
-      store = new RedisBackoffStore(redis);
+      // While Redis cannot answer, counting continues in this process (fail-open to local).
+      store = new FallbackBackoffStore(
+        redis,
+        new RedisBackoffStore(redis),
+        new MemoryBackoffStore(),
+      );
     }
   } catch (error) {
     await gate.close();

@@ -44,24 +44,41 @@ export function sqliteFile(dataDir: string): string {
 }
 
 export async function openDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'> &
+    Partial<Pick<Config, 'databaseConnectTimeoutMs' | 'databaseStatementTimeoutMs'>>,
 ): Promise<DatabaseHandle> {
   if (config.databaseUrl !== undefined) {
+    const connectTimeoutMs = config.databaseConnectTimeoutMs ?? 5000;
+    const statementTimeoutMs = config.databaseStatementTimeoutMs ?? 5000;
     const pool = new pg.Pool({
       connectionString: config.databaseUrl,
       max: config.databasePoolSize,
       types: pgTypes(),
+      // Every wait on PostgreSQL is bounded, so an outage answers 503 quickly instead of
+      // holding requests: connecting, each statement on the server, a transaction left
+      // idle, and (client side) a query whose connection went silent.
+      connectionTimeoutMillis: connectTimeoutMs,
+      query_timeout: statementTimeoutMs + 1000,
       // A bank's commit must be durable before it is acknowledged, whatever the server's
       // default says; this is set per connection so a misconfigured server cannot weaken it.
-      options: '-c synchronous_commit=on -c timezone=UTC',
+      options:
+        `-c synchronous_commit=on -c timezone=UTC -c statement_timeout=${statementTimeoutMs}` +
+        ` -c idle_in_transaction_session_timeout=${statementTimeoutMs * 2}`,
     });
-    // An idle pooled connection can be closed by the server (restart, failover, admin).
-    // pg reports that as an 'error' event on the pool; unhandled, it would crash the
-    // process. The pool drops the dead connection and opens a new one on demand.
-    pool.on('error', (error) => {
+    // A connection can be ended by the server at any moment (restart, failover, a DBA's
+    // pg_terminate_backend): pg reports it as an 'error' event on the client, and on the
+    // pool while the client is idle. Unhandled, either would crash the process. A client
+    // that is checked out has no pool listener, so every client gets its own at connect;
+    // the query in flight fails on its own (its batch answers 503, nothing is applied) and
+    // the pool discards the broken client on release and opens a new one on demand.
+    const logLost = (error: Error) => {
       process.stderr.write(
-        `${JSON.stringify({ level: 50, msg: 'idle PostgreSQL connection failed', err: error.message })}\n`,
+        `${JSON.stringify({ level: 40, time: Date.now(), msg: 'PostgreSQL connection lost', err: error.message, code: (error as { code?: unknown }).code })}\n`,
       );
+    };
+    pool.on('error', logLost);
+    pool.on('connect', (client) => {
+      client.on('error', logLost);
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, engine: 'postgres', close: () => db.destroy() };
@@ -75,6 +92,13 @@ export async function openDatabase(
 
 export async function ping(db: Db): Promise<void> {
   await sql`select 1`.execute(db);
+}
+
+/** A durable write (one row, migration 0007): proves the database accepts commits again. */
+export async function writeProbe(db: Db): Promise<void> {
+  await sql`update health_probe set checked_at = ${new Date().toISOString()} where id = 1`.execute(
+    db,
+  );
 }
 
 /** Error codes of the two engines, folded into the few cases the code distinguishes. */

@@ -5,6 +5,7 @@ import { auditMigration } from './migrations/0002-audit.ts';
 import { sessionsMigration } from './migrations/0003-sessions.ts';
 import { mfaMigration } from './migrations/0004-mfa.ts';
 import { securityMigration } from './migrations/0006-security.ts';
+import { healthProbeMigration } from './migrations/0007-health-probe.ts';
 import { eventsMigration } from './migrations/0008-events.ts';
 import { statementsStandingOrdersMigration } from './migrations/0009-statements-standing-orders.ts';
 import { networkWebhookIdsMigration } from './migrations/0010-network-webhook-ids.ts';
@@ -21,6 +22,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0003-sessions': sessionsMigration(handle.engine),
     '0004-mfa': mfaMigration(handle.engine),
     '0006-security': securityMigration(handle.engine),
+    '0007-health-probe': healthProbeMigration(handle.engine),
     '0008-events': eventsMigration(handle.engine),
     '0009-statements-standing-orders': statementsStandingOrdersMigration(handle.engine),
     '0010-network-webhook-ids': networkWebhookIdsMigration(handle.engine),

@@ -141,6 +141,10 @@ class NodeSqliteDriver implements Driver {
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR
+    // during COMMIT). A ROLLBACK then fails with "cannot rollback - no transaction is
+    // active", and that error would replace the real cause in the caller's hands.
+    if (this.#database?.isTransaction === false) return;
     await connection.executeQuery(CompiledQuery.raw('ROLLBACK'));
   }
 

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isAccountLimitViolation } from '../db/database.ts';
 import { CorebankError, isCorebankError } from '../errors.ts';
+import { reliabilityOf } from '../reliability/context.ts';
 import { problemOf } from './problem.ts';
 import { BASELINE_SECURITY_HEADERS } from './security-headers.ts';
 import type { App } from './types.ts';
@@ -82,10 +83,23 @@ export function answerFrameworkError(
 }
 
 export function registerErrorHandling(app: App): void {
+  const { monitor } = reliabilityOf(app);
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const mapped = toCorebankError(error);
+    // A dependency that is down (PostgreSQL gone, SQLite's disk full, Redis unreachable) is
+    // a 503 with Retry-After, not a 500: the monitor logs the outage once with its real
+    // cause, and each refused request is an info line without a stack trace.
+    const failure = isCorebankError(error) ? undefined : monitor.observe(error);
+    const mapped =
+      failure === undefined
+        ? toCorebankError(error)
+        : new CorebankError('SERVICE_UNAVAILABLE', `${failure.dependency} is unavailable`);
     const body = problemOf(mapped, request.id);
-    if (body.status >= 500) {
+    if (mapped.code === 'SERVICE_UNAVAILABLE') {
+      request.log.info(
+        { code: body.code, dependency: failure?.dependency, reason: mapped.message },
+        'request refused: service unavailable',
+      );
+    } else if (body.status >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
       request.log.info({ code: body.code, field: body.field }, 'request refused');

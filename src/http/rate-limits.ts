@@ -3,6 +3,9 @@ import type { FastifyRequest, RouteOptions } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { CorebankError } from '../errors.ts';
+import { reliabilityOf } from '../reliability/context.ts';
+import { redisClientOptions } from '../reliability/redis.ts';
+import { fallbackStoreClass } from './rate-limit-store.ts';
 import type { App } from './types.ts';
 
 const ONE_MINUTE_MS = 60_000;
@@ -87,17 +90,10 @@ export async function registerRateLimits(app: App, config: Config): Promise<void
 
   let redis: Redis | undefined;
   if (config.redisUrl !== undefined) {
-    redis = new Redis(config.redisUrl, {
-      lazyConnect: true,
-      connectTimeout: 5000,
-      // A request waits for at most one retry; a Redis outage answers errors quickly
-      // instead of queueing requests behind a dead connection.
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: true,
-    });
-    // ioredis reconnects by itself; an unhandled 'error' event would crash the process.
-    redis.on('error', (error: unknown) => app.log.error({ err: error }, 'rate-limit redis error'));
-    await redis.connect();
+    // Connects in the background: the server starts while Redis is down, and counts in
+    // process memory until it is back (see rate-limit-store.ts).
+    redis = new Redis(config.redisUrl, redisClientOptions(config.redisCommandTimeoutMs));
+    reliabilityOf(app).redis.add(redis);
     const client = redis;
     app.addHook('onClose', async () => {
       try {
@@ -160,9 +156,11 @@ export async function registerRateLimits(app: App, config: Config): Promise<void
     hook: 'preValidation',
     max: config.rateLimits.loginPerMinute,
     timeWindow: ONE_MINUTE_MS,
-    ...(redis === undefined ? { cache: LOCAL_CACHE_KEYS } : { redis, nameSpace: REDIS_NAMESPACE }),
-    // Fail closed: if the counter store cannot answer, the request is refused rather than
-    // let through unlimited.
+    ...(redis === undefined
+      ? { cache: LOCAL_CACHE_KEYS }
+      : { store: fallbackStoreClass(redis, REDIS_NAMESPACE, LOCAL_CACHE_KEYS) }),
+    // The store never lets a request through uncounted: it falls back to in-process
+    // counters when Redis cannot answer, so an error here is a bug and is not skipped.
     skipOnError: false,
     continueExceeding: false,
     exponentialBackoff: false,

@@ -1,6 +1,8 @@
 import type { Config } from '../config.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
+import { dependencyFailureOf } from '../reliability/dependencies.ts';
+import { WaitAdmission } from './admission.ts';
 import type { CommandOutcome, LedgerEngine, MoneyCommand } from './engine.ts';
 
 export interface BatcherOptions {
@@ -10,6 +12,8 @@ export interface BatcherOptions {
   maxQueueSize: number;
   /** Batches in flight at once: 1 for SQLite (one writer), a few for PostgreSQL. */
   concurrency: number;
+  /** Longest a command may wait for its batch; beyond it, 503 at once (./admission.ts). */
+  maxWaitMs?: number | undefined;
 }
 
 /**
@@ -21,7 +25,8 @@ export function batcherOptionsOf(
   config: Pick<
     Config,
     'ledgerMaxBatchSize' | 'ledgerMaxQueueSize' | 'ledgerBatchConcurrency' | 'databasePoolSize'
-  >,
+  > &
+    Partial<Pick<Config, 'ledgerMaxWaitMs'>>,
   engine: Engine,
 ): BatcherOptions {
   return {
@@ -30,6 +35,7 @@ export function batcherOptionsOf(
     concurrency:
       config.ledgerBatchConcurrency ??
       (engine === 'sqlite' ? 1 : Math.min(4, config.databasePoolSize)),
+    maxWaitMs: config.ledgerMaxWaitMs,
   };
 }
 
@@ -37,6 +43,7 @@ interface Waiting {
   command: MoneyCommand;
   resolve: (outcome: CommandOutcome) => void;
   reject: (error: unknown) => void;
+  enqueuedAtMs: number;
 }
 
 /**
@@ -54,6 +61,7 @@ export class CommandBatcher {
   readonly #db: Db;
   readonly #engine: LedgerEngine;
   readonly #options: BatcherOptions;
+  readonly #admission: WaitAdmission | undefined;
   readonly #queue: Waiting[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -66,6 +74,14 @@ export class CommandBatcher {
     this.#db = db;
     this.#engine = engine;
     this.#options = options;
+    this.#admission =
+      options.maxWaitMs === undefined
+        ? undefined
+        : new WaitAdmission({
+            maxWaitMs: options.maxWaitMs,
+            maxBatchSize: options.maxBatchSize,
+            concurrency: options.concurrency,
+          });
   }
 
   /** Commands waiting for a batch slot (not counting those being applied). */
@@ -94,8 +110,13 @@ export class CommandBatcher {
         ),
       );
     }
+    const refusal = this.#admission?.admit(this.#queue.length, this.#inFlight);
+    if (refusal !== undefined) {
+      this.#stats.rejected += 1;
+      return Promise.reject(refusal);
+    }
     return new Promise<CommandOutcome>((resolve, reject) => {
-      this.#queue.push({ command, resolve, reject });
+      this.#queue.push({ command, resolve, reject, enqueuedAtMs: performance.now() });
       this.#schedule();
     });
   }
@@ -117,7 +138,8 @@ export class CommandBatcher {
 
   #pump(): void {
     while (this.#inFlight < this.#options.concurrency && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#options.maxBatchSize);
+      const batch = this.#withoutExpired(this.#queue.splice(0, this.#options.maxBatchSize));
+      if (batch.length === 0) continue;
       this.#inFlight += 1;
       this.#stats.batches += 1;
       this.#stats.commands += batch.length;
@@ -129,15 +151,37 @@ export class CommandBatcher {
     }
   }
 
+  /** Refuses (unapplied) the commands that waited past the deadline; returns the rest. */
+  #withoutExpired(batch: Waiting[]): Waiting[] {
+    if (this.#admission === undefined) return batch;
+    const now = performance.now();
+    return batch.filter((waiting) => {
+      const refusal = this.#admission?.expired(waiting.enqueuedAtMs, now);
+      if (refusal === undefined) return true;
+      this.#stats.rejected += 1;
+      waiting.reject(refusal);
+      return false;
+    });
+  }
+
   async #run(batch: Waiting[]): Promise<void> {
+    const startedAt = performance.now();
     try {
       const outcomes = await this.#applyInTransaction(batch.map((w) => w.command));
+      this.#admission?.recordBatch(performance.now() - startedAt);
       batch.forEach((waiting, index) => {
         const outcome = outcomes[index];
         if (outcome === undefined) waiting.reject(new Error('batch returned too few outcomes'));
         else waiting.resolve(outcome);
       });
     } catch (batchError) {
+      this.#admission?.recordBatch(performance.now() - startedAt);
+      // A database that is down fails every command alike: answer them all now (503, none
+      // applied) rather than retrying each one against it.
+      if (batch.length === 1 || dependencyFailureOf(batchError) !== undefined) {
+        for (const waiting of batch) waiting.reject(batchError);
+        return;
+      }
       if (batch.length === 1) {
         batch[0]?.reject(batchError);
         return;

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Db } from '../../db/database.ts';
 import type { SessionLiveness } from '../tokens.ts';
 import { findSessionState } from './repository.ts';
@@ -15,6 +15,9 @@ export interface SessionGateOptions {
   /** Redis for cross-process eviction; undefined: this process is the only one. */
   redisUrl: string | undefined;
   onError: (error: unknown, message: string) => void;
+  /** Client options (bounded waits, background connect) and who follows their state. */
+  redisOptions?: RedisOptions;
+  watchRedis?: (client: Redis) => void;
 }
 
 interface CachedLive {
@@ -47,24 +50,48 @@ export class SessionGate implements SessionLiveness {
     this.#options = options;
   }
 
-  /** Connects to Redis when configured; start-up fails if it cannot be reached. */
+  /**
+   * Connects to Redis when configured, in the background: the server starts while Redis is
+   * down. Until the subscriber is ready, revocations from other processes could be missed,
+   * so the cache is not trusted then (see isLive): fail-closed, every request asks the
+   * database, and a database outage answers 503 rather than skipping the check.
+   */
   async start(): Promise<void> {
     const { redisUrl } = this.#options;
     if (redisUrl === undefined) return;
-    const options = { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 2 };
+    const options = this.#options.redisOptions ?? {
+      lazyConnect: true,
+      connectTimeout: 5000,
+      maxRetriesPerRequest: 2,
+    };
     this.#publisher = new Redis(redisUrl, options);
     this.#subscriber = new Redis(redisUrl, options);
     for (const client of [this.#publisher, this.#subscriber]) {
       // ioredis reconnects by itself; an unhandled 'error' event would crash the process.
-      client.on('error', (error: unknown) => this.#options.onError(error, 'redis error'));
+      if (this.#options.watchRedis !== undefined) this.#options.watchRedis(client);
+      else client.on('error', (error: unknown) => this.#options.onError(error, 'redis error'));
     }
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel === REVOCATION_CHANNEL) this.#evictLocal(parseIds(message));
     });
-    this.#subscriber.on('ready', () => this.#clear());
-    await this.#publisher.connect();
-    await this.#subscriber.connect();
-    await this.#subscriber.subscribe(REVOCATION_CHANNEL);
+    const subscriber = this.#subscriber;
+    // Messages may have been missed while disconnected: forget every cached answer, and
+    // subscribe again on each (re)connection.
+    subscriber.on('ready', () => {
+      this.#clear();
+      subscriber.subscribe(REVOCATION_CHANNEL).catch((error: unknown) => {
+        this.#options.onError(error, 'could not subscribe to session revocations');
+      });
+    });
+    if (this.#options.redisOptions === undefined) {
+      await this.#publisher.connect();
+      await this.#subscriber.connect();
+    }
+  }
+
+  /** The cache may be trusted only while revocations from other processes can reach it. */
+  #cacheTrusted(): boolean {
+    return this.#subscriber === undefined || this.#subscriber.status === 'ready';
   }
 
   async close(): Promise<void> {
@@ -81,7 +108,8 @@ export class SessionGate implements SessionLiveness {
 
   async isLive(sessionId: string, userId: string): Promise<boolean> {
     const now = Date.now();
-    const hit = this.#cache.get(sessionId);
+    const trusted = this.#cacheTrusted();
+    const hit = trusted ? this.#cache.get(sessionId) : undefined;
     if (hit !== undefined) {
       if (hit.untilMs > now) return hit.userId === userId;
       this.#cache.delete(sessionId);
@@ -90,7 +118,7 @@ export class SessionGate implements SessionLiveness {
     const state = await findSessionState(this.#options.db, sessionId);
     // The token's subject must own the session: a token can never borrow another's sid.
     const live = state !== null && state.revokedAt === null && state.userId === userId;
-    if (live && epoch === this.#epoch && this.#options.cacheTtlMs > 0) {
+    if (live && trusted && epoch === this.#epoch && this.#options.cacheTtlMs > 0) {
       if (this.#cache.size >= MAX_CACHED_SESSIONS) {
         // Bounded: drop the oldest entry (Map keeps insertion order).
         const oldest = this.#cache.keys().next();

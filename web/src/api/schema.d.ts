@@ -2520,13 +2520,22 @@ export interface paths {
           "application/json": {
             status: "ok";
             database: string;
+            redis?: "ok";
           };
         };
         };
         503: {
           headers: { [name: string]: unknown };
           content: {
-          "application/json": components['schemas']["Problem"];
+          "application/json": {
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            code: string;
+            instance?: string;
+            unavailable: Array<"database" | "redis">;
+          };
         };
         };
       };

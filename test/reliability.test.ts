@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { WaitAdmission } from '../src/ledger/admission.ts';
+import { dependencyFailureOf } from '../src/reliability/dependencies.ts';
+import {
+  createTestApp,
+  createTestDatabase,
+  ENGINES,
+  type TestApp,
+  type TestDatabase,
+} from './support/harness.ts';
+import { childEnv, freePort, ProcessGroup } from './support/process.ts';
+
+/**
+ * The quick half of the reliability work (the slow half is `npm run test:chaos`): which
+ * errors are outages, the shedding decision, readiness naming Redis when it is absent at
+ * start, and the verify commands refusing a database that is not there without creating it.
+ */
+describe('dependency failures are recognised by their real cause', () => {
+  const cases: Array<[string, unknown, string | undefined]> = [
+    [
+      'SQLite disk full',
+      { errcode: 13, errstr: 'database or disk is full', message: 'x' },
+      'database',
+    ],
+    [
+      'SQLite I/O error (extended code)',
+      { errcode: 10 | (4 << 8), errstr: 'disk I/O error' },
+      'database',
+    ],
+    ['SQLite busy', { errcode: 5, errstr: 'database is locked' }, 'database'],
+    [
+      'SQLite constraint is a bug, not an outage',
+      { errcode: 2067, errstr: 'UNIQUE constraint failed' },
+      undefined,
+    ],
+    [
+      'PostgreSQL admin shutdown',
+      { code: '57P01', message: 'terminating connection due to administrator command' },
+      'database',
+    ],
+    [
+      'PostgreSQL cannot connect now',
+      { code: '57P03', message: 'the database system is starting up' },
+      'database',
+    ],
+    [
+      'PostgreSQL connection exception class',
+      { code: '08006', message: 'connection failure' },
+      'database',
+    ],
+    [
+      'PostgreSQL statement timeout',
+      { code: '57014', message: 'canceling statement due to statement timeout' },
+      'database',
+    ],
+    [
+      'connection refused',
+      { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' },
+      'database',
+    ],
+    ['pg connection ended', new Error('Connection terminated unexpectedly'), 'database'],
+    ['pg pool timeout', new Error('timeout exceeded when trying to connect'), 'database'],
+    [
+      'wrapped in an AggregateError',
+      new AggregateError([{ code: 'ECONNREFUSED', message: 'x' }]),
+      'database',
+    ],
+    ['Redis closed', new Error('Connection is closed.'), 'redis'],
+    ['Redis command timeout', new Error('Command timed out'), 'redis'],
+    [
+      'PostgreSQL unique violation is not an outage',
+      { code: '23505', message: 'duplicate key' },
+      undefined,
+    ],
+    ['a plain bug', new TypeError('x is undefined'), undefined],
+    ['not an object', 'boom', undefined],
+  ];
+  for (const [name, error, dependency] of cases) {
+    it(name, () => {
+      assert.equal(dependencyFailureOf(error)?.dependency, dependency);
+    });
+  }
+  it('names SQLITE_FULL in the cause', () => {
+    assert.match(
+      String(dependencyFailureOf({ errcode: 13, errstr: 'database or disk is full' })?.cause),
+      /^SQLITE_FULL: /,
+    );
+  });
+});
+
+describe('shedding by waiting time', () => {
+  it('admits everything before the first batch and while batches are fast', () => {
+    const admission = new WaitAdmission({ maxWaitMs: 100, maxBatchSize: 10, concurrency: 1 });
+    assert.equal(admission.admit(1000, 1), undefined, 'no estimate yet');
+    admission.recordBatch(20);
+    assert.equal(admission.admit(0, 1), undefined, '20 ms behind the batch in flight');
+    assert.equal(admission.admit(39, 1), undefined, '3 rounds + 1 = 80 ms');
+  });
+  it('refuses at once when the estimated wait passes the deadline, with Retry-After', () => {
+    const admission = new WaitAdmission({ maxWaitMs: 100, maxBatchSize: 10, concurrency: 1 });
+    admission.recordBatch(20);
+    const refusal = admission.admit(50, 1);
+    assert.equal(refusal?.code, 'SERVICE_UNAVAILABLE', '5 rounds + 1 = 120 ms');
+    assert.equal(refusal?.retryAfterSeconds, 1);
+    assert.equal(admission.shed, 1);
+  });
+  it('spreads the wait over concurrent batches', () => {
+    const admission = new WaitAdmission({ maxWaitMs: 100, maxBatchSize: 10, concurrency: 4 });
+    admission.recordBatch(20);
+    assert.equal(admission.admit(50, 4), undefined, '1 round + 1 = 40 ms');
+    assert.equal(admission.admit(50, 3), undefined, 'a free slot');
+  });
+  it('refuses a command that has already waited past the deadline', () => {
+    const admission = new WaitAdmission({ maxWaitMs: 100, maxBatchSize: 10, concurrency: 1 });
+    assert.equal(admission.expired(0, 100), undefined);
+    assert.equal(admission.expired(0, 101)?.code, 'SERVICE_UNAVAILABLE');
+  });
+  it('refuses nonsense bounds', () => {
+    assert.throws(() => new WaitAdmission({ maxWaitMs: 0, maxBatchSize: 1, concurrency: 1 }));
+  });
+});
+
+describe('readiness with Redis absent at start', () => {
+  let t: TestApp | undefined;
+  after(async () => {
+    await t?.app.close();
+    await t?.runtime.database.close();
+    await t?.database.dispose();
+  });
+  it('builds the app, serves, and answers 503 naming redis', async () => {
+    const port = await freePort();
+    t = await createTestApp('sqlite', {
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      RATE_LIMITS: 'on',
+    });
+    const ready = await t.request('GET', '/health/ready');
+    assert.equal(ready.status, 503, JSON.stringify(ready.body));
+    assert.deepEqual(ready.body.unavailable, ['redis']);
+    assert.equal(ready.headers['retry-after'], '1');
+    // The rate-limited login still answers (in-process counters), not 500.
+    const login = await t.request('POST', '/api/v1/auth/login', {
+      body: { username: 'nobody_here', password: 'correct horse battery staple' },
+    });
+    assert.equal(login.status, 401, JSON.stringify(login.body));
+  });
+});
+
+for (const engine of ENGINES) {
+  describe(`verify commands never create a database [${engine}]`, () => {
+    const processes = new ProcessGroup();
+    const databases: TestDatabase[] = [];
+    after(async () => {
+      await processes.killAll();
+      for (const db of databases) await db.dispose();
+    });
+
+    it('exit 1 naming the missing tables, and create nothing', async () => {
+      const db = await createTestDatabase(engine);
+      databases.push(db);
+      const env = childEnv(db.env);
+      for (const [args, table] of [
+        [['ledger', 'verify'], /accounts|journal_entries|postings|no database/],
+        [['audit', 'verify'], /audit_events|no database/],
+        [['ledger', 'verify', '--expect-at-least', '1'], /accounts|no database/],
+      ] as const) {
+        const result = await processes.runCli(args, { env });
+        assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}${result.stderr}`);
+        assert.match(result.stderr, table);
+        assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
+      }
+      if (engine === 'sqlite') {
+        assert.equal(
+          fs.existsSync(path.join(db.dataDir, 'corebank.db')),
+          false,
+          'no file was created',
+        );
+      }
+      // Still empty: nothing was migrated.
+      const again = await processes.runCli(['ledger', 'verify'], { env });
+      assert.equal(again.code, 1);
+      // After a migration, an empty ledger verifies, with its counts, but not an expectation.
+      assert.equal((await processes.runCli(['migrate'], { env })).code, 0);
+      const empty = await processes.runCli(['ledger', 'verify'], { env });
+      assert.equal(empty.code, 0, empty.stdout);
+      assert.match(empty.stdout, /OK \(0 entries, 0 postings, 0 accounts\)/);
+      const expected = await processes.runCli(['ledger', 'verify', '--expect-at-least', '1'], {
+        env,
+      });
+      assert.equal(expected.code, 1);
+      assert.match(expected.stdout, /expected at least 1 entries, found 0/);
+      const bad = await processes.runCli(['ledger', 'verify', '--expect-at-least', 'many'], {
+        env,
+      });
+      assert.equal(bad.code, 2);
+    });
+
+    it('backup refuses an existing target, restore refuses a file of the other kind', async () => {
+      const db = await createTestDatabase(engine);
+      databases.push(db);
+      const env = childEnv(db.env);
+      assert.equal((await processes.runCli(['migrate'], { env })).code, 0);
+      const existing = path.join(db.dataDir, 'exists.bin');
+      fs.writeFileSync(existing, 'x');
+      const backup = await processes.runCli(['backup', '--to', existing], { env });
+      assert.equal(backup.code, 1, backup.stderr);
+      assert.match(backup.stderr, /already exists/);
+      const restore = await processes.runCli(['restore', '--from', existing], { env });
+      assert.equal(restore.code, 1, restore.stderr);
+      assert.match(restore.stderr, /is not a/);
+      const usage = await processes.runCli(['backup'], { env });
+      assert.equal(usage.code, 2);
+    });
+  });
+}
