@@ -33,51 +33,6 @@ export async function findOrderAccount(
       };
 }
 
-export interface PinGate {
-  pinHash: string | null;
-  failedPinAttempts: number;
-  locked: boolean;
-}
-
-/**
- * The user's PIN state, locked for the rest of the transaction on PostgreSQL (SQLite
- * transactions begin IMMEDIATE: one writer), so parallel wrong PINs are counted exactly.
- */
-export async function lockPinGate(trx: Trx, engine: Engine, userId: string): Promise<PinGate> {
-  const row = await trx
-    .selectFrom('users')
-    .select(['pin_hash', 'failed_pin_attempts', 'locked_at'])
-    .where('id', '=', userId)
-    .$if(engine === 'postgres', (q) => q.forNoKeyUpdate())
-    .executeTakeFirstOrThrow();
-  return {
-    pinHash: row.pin_hash,
-    failedPinAttempts: Number(row.failed_pin_attempts),
-    locked: row.locked_at !== null,
-  };
-}
-
-export async function savePinGate(
-  trx: Trx,
-  userId: string,
-  failedPinAttempts: number,
-  lockedAt: string | null,
-  now: string,
-): Promise<void> {
-  const result = await trx
-    .updateTable('users')
-    .set({
-      failed_pin_attempts: BigInt(failedPinAttempts),
-      updated_at: now,
-      ...(lockedAt === null
-        ? {}
-        : { locked_at: lockedAt, lock_reason: 'too many wrong transaction PINs' }),
-    })
-    .where('id', '=', userId)
-    .executeTakeFirst();
-  if (result.numUpdatedRows !== 1n) throw new Error('PIN state of a missing user');
-}
-
 export async function countActiveOrders(trx: Trx, accountId: bigint): Promise<number> {
   const row = await trx
     .selectFrom('standing_orders')

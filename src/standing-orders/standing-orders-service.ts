@@ -1,10 +1,9 @@
 import crypto from 'node:crypto';
 import { accountNumberProblem } from '../accounts/account-number.ts';
-import { appendAudit } from '../audit/audit.ts';
-import { verifyPin } from '../auth/pin.ts';
 import { hasRole, isReadingStaff, type Principal } from '../auth/roles.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError, type ErrorCode } from '../errors.ts';
+import { checkPinInTransaction } from '../ledger/pin-check.ts';
 import { formatMinor, minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import { type Frequency, isCalendarDate, utcDate } from './schedule.ts';
 import {
@@ -15,10 +14,8 @@ import {
   listFinishedRuns,
   listOrdersOfAccount,
   lockOrder,
-  lockPinGate,
   type OrderRecord,
   type RunRecord,
-  savePinGate,
   updateOrderState,
 } from './standing-orders-repository.ts';
 
@@ -210,40 +207,15 @@ export class StandingOrdersService {
     // wrong PINs are counted exactly; a refusal is returned (not thrown) so that the
     // counter's update commits.
     const refusal = await db.transaction().execute(async (trx): Promise<CorebankError | null> => {
-      const gate = await lockPinGate(trx, engine, principal.userId);
-      if (gate.locked) {
-        return new CorebankError(
-          'USER_LOCKED',
-          'this user is locked; contact the bank to unlock it',
-        );
-      }
-      if (gate.pinHash === null) {
-        return new CorebankError('PIN_NOT_SET', 'set a transaction PIN first (PUT /api/v1/me/pin)');
-      }
-      if (!verifyPin(this.#deps.pinPepper, principal.userId, request.pin, gate.pinHash)) {
-        const attempts = gate.failedPinAttempts + 1;
-        const lock = attempts >= this.#deps.pinMaxAttempts;
-        await savePinGate(trx, principal.userId, attempts, lock ? now : null, now);
-        if (!lock) return new CorebankError('INVALID_PIN', 'the transaction PIN is wrong', 'pin');
-        await appendAudit(
-          trx,
-          engine,
-          {
-            actorUserId: principal.userId,
-            action: 'user.locked',
-            target: `user:${principal.userId}`,
-            outcome: 'success',
-            ip: null,
-            details: { reason: 'too many wrong transaction PINs', attempts },
-          },
-          now,
-        );
-        return new CorebankError(
-          'USER_LOCKED',
-          'too many wrong PINs; the user is locked until the bank unlocks it',
-        );
-      }
-      if (gate.failedPinAttempts > 0) await savePinGate(trx, principal.userId, 0, null, now);
+      const wrong = await checkPinInTransaction(trx, engine, {
+        userId: principal.userId,
+        pin: request.pin,
+        pepper: this.#deps.pinPepper,
+        maxAttempts: this.#deps.pinMaxAttempts,
+        clientIp: null,
+        now,
+      });
+      if (wrong !== null) return new CorebankError(wrong.code, wrong.message, wrong.field);
       if ((await countActiveOrders(trx, account.id)) >= MAX_ACTIVE_ORDERS_PER_ACCOUNT) {
         return new CorebankError(
           'STANDING_ORDER_LIMIT_REACHED',
