@@ -22,6 +22,7 @@ import { TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
+import { registerHolds } from './holds/register.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
@@ -186,6 +187,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // Statements, balances in time and standing orders (with their scheduler).
   registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });
+
+  // Holds (two-phase movements) and their sweeper of expired holds.
+  registerHolds(app, { config, database, batcher, tokens });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(

@@ -89,6 +89,8 @@ export interface Config {
     /** Tests only: kill the process at a chosen point of a run, to prove recovery. */
     fault: 'none' | 'crash-after-transfer';
   };
+  /** How often the hold sweeper records expired holds (src/holds/hold-sweeper.ts). */
+  holdSweepIntervalMs: number;
   /** Secrets supplied by the environment (required in production). */
   secrets: {
     jwtPrivateKeyPem: string | undefined;
@@ -364,6 +366,7 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: integer(env, 'STANDING_ORDERS_LEASE_MS', 120_000, 500, 3_600_000),
       fault: standingOrdersFault,
     },
+    holdSweepIntervalMs: integer(env, 'HOLD_SWEEP_INTERVAL_MS', 30_000, 50, 60_000),
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),
       jwtKeyId: optional(env, 'JWT_KEY_ID'),

@@ -28,6 +28,7 @@ function emptyBatch(now: string): BatchState {
     pinStates: new Map(),
     audit: [],
     extraWrites: [],
+    holds: new Map(),
   };
 }
 

@@ -2,6 +2,7 @@ import { hasRole, isReadingStaff, type Principal } from '../auth/roles.ts';
 import { type Db, isUniqueViolation } from '../db/database.ts';
 import { decodeIdCursor, encodeIdCursor, type Page, readPage } from '../db/paging.ts';
 import { CorebankError } from '../errors.ts';
+import { pendingHoldsOf } from '../holds/holds-repository.ts';
 import { listAccountHistory } from '../ledger/ledger-repository.ts';
 import { type TransactionView, toTransactionView } from '../ledger/transaction-view.ts';
 import { currencyScale, formatMinor } from '../money/money.ts';
@@ -21,7 +22,7 @@ export interface AccountView {
   type: 'checking' | 'savings';
   nickname: string | null;
   balance: string;
-  /** Equal to the balance until holds (authorisations) exist. */
+  /** The balance less pending, unexpired holds. */
   availableBalance: string;
   status: 'active' | 'frozen';
   createdAt: string;
@@ -34,7 +35,7 @@ export type { Page } from '../db/paging.ts';
 export const MAX_ACCOUNTS_PER_USER = 10;
 const NUMBER_ATTEMPTS = 5;
 
-export function toAccountView(account: AccountRecord): AccountView {
+export function toAccountView(account: AccountRecord, heldMinor = 0n): AccountView {
   if (account.type === 'cash') throw new Error('system accounts are never shown to customers');
   const balance = formatMinor(account.balanceMinor, account.currency);
   return {
@@ -43,7 +44,7 @@ export function toAccountView(account: AccountRecord): AccountView {
     type: account.type,
     nickname: account.nickname,
     balance,
-    availableBalance: balance,
+    availableBalance: formatMinor(account.balanceMinor - heldMinor, account.currency),
     status: account.status,
     createdAt: account.createdAt,
   };
@@ -98,7 +99,12 @@ export class AccountsService {
 
   async list(principal: Principal): Promise<{ data: AccountView[] }> {
     const accounts = await listAccountsOfUser(this.#db, principal.userId);
-    return { data: accounts.map(toAccountView) };
+    const held = await pendingHoldsOf(
+      this.#db,
+      accounts.map((a) => a.id),
+      new Date().toISOString(),
+    );
+    return { data: accounts.map((a) => toAccountView(a, held.get(a.id))) };
   }
 
   /**
@@ -118,7 +124,9 @@ export class AccountsService {
   }
 
   async get(principal: Principal, accountNumber: string): Promise<AccountView> {
-    return toAccountView(await this.readable(principal, accountNumber));
+    const account = await this.readable(principal, accountNumber);
+    const held = await pendingHoldsOf(this.#db, [account.id], new Date().toISOString());
+    return toAccountView(account, held.get(account.id));
   }
 
   async history(

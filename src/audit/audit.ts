@@ -20,6 +20,9 @@ export const AUDIT_ACTIONS = [
   'account.unfrozen',
   'money.staff_deposit',
   'money.staff_withdrawal',
+  'money.staff_hold_placed',
+  'money.staff_hold_captured',
+  'money.staff_hold_voided',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

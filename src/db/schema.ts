@@ -187,6 +187,23 @@ export interface StandingOrderRunsTable {
   completed_at: Timestamp | null;
 }
 
+/** Holds (two-phase movements): see src/db/migrations/0013-holds.ts. */
+export interface HoldsTable {
+  id: string;
+  account_id: bigint;
+  amount_minor: bigint;
+  currency: string;
+  status: 'pending' | 'captured' | 'voided' | 'expired';
+  captured_minor: ColumnType<bigint, bigint | undefined, bigint>;
+  description: string | null;
+  created_by: string;
+  /** The capture's transaction (posting id on the hold's account). */
+  capture_transaction_id: string | null;
+  expires_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
@@ -204,4 +221,5 @@ export interface Database {
   network_webhook_ids: NetworkWebhookIdsTable;
   standing_orders: StandingOrdersTable;
   standing_order_runs: StandingOrderRunsTable;
+  holds: HoldsTable;
 }

@@ -1,7 +1,14 @@
 import type { Config } from '../config.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
-import type { CommandOutcome, LedgerEngine, MoneyCommand } from './engine.ts';
+import type { HoldPlaceCommand, HoldVoidCommand } from './commands/command.ts';
+import type {
+  AnyOutcome,
+  CommandOutcome,
+  HoldOutcome,
+  LedgerEngine,
+  MoneyCommand,
+} from './engine.ts';
 
 export interface BatcherOptions {
   /** Most commands applied in one transaction (one durable commit). */
@@ -35,7 +42,7 @@ export function batcherOptionsOf(
 
 interface Waiting {
   command: MoneyCommand;
-  resolve: (outcome: CommandOutcome) => void;
+  resolve: (outcome: AnyOutcome) => void;
   reject: (error: unknown) => void;
 }
 
@@ -83,7 +90,10 @@ export class CommandBatcher {
     return { ...this.#stats };
   }
 
-  submit(command: MoneyCommand): Promise<CommandOutcome> {
+  /** Kinds that post nothing answer their hold; every other kind its transaction. */
+  submit(command: HoldPlaceCommand | HoldVoidCommand): Promise<HoldOutcome>;
+  submit(command: MoneyCommand): Promise<CommandOutcome>;
+  submit(command: MoneyCommand): Promise<AnyOutcome> {
     if (this.#queue.length >= this.#options.maxQueueSize) {
       this.#stats.rejected += 1;
       // Refusing at once keeps latency bounded instead of letting the queue grow.
@@ -94,7 +104,7 @@ export class CommandBatcher {
         ),
       );
     }
-    return new Promise<CommandOutcome>((resolve, reject) => {
+    return new Promise<AnyOutcome>((resolve, reject) => {
       this.#queue.push({ command, resolve, reject });
       this.#schedule();
     });
@@ -157,7 +167,7 @@ export class CommandBatcher {
     }
   }
 
-  #applyInTransaction(commands: MoneyCommand[]): Promise<CommandOutcome[]> {
+  #applyInTransaction(commands: MoneyCommand[]): Promise<AnyOutcome[]> {
     return this.#db.transaction().execute((trx) => this.#engine.applyAll(trx, commands));
   }
 }

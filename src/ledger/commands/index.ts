@@ -1,5 +1,8 @@
 import type { CommandKind, CommandKindName, MoneyCommand } from './command.ts';
 import { deposit } from './deposit.ts';
+import { holdCapture } from './hold-capture.ts';
+import { holdPlace } from './hold-place.ts';
+import { holdVoid } from './hold-void.ts';
 import { transfer } from './transfer.ts';
 import { withdrawal } from './withdrawal.ts';
 
@@ -8,6 +11,9 @@ const KINDS: { [K in CommandKindName]: CommandKind<Extract<MoneyCommand, { kind:
   deposit,
   withdrawal,
   transfer,
+  hold_place: holdPlace,
+  hold_capture: holdCapture,
+  hold_void: holdVoid,
 };
 
 export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
