@@ -38,6 +38,7 @@ import { LedgerEngine } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
 import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
+import { registerPayments } from './payments/register.ts';
 import { registerStatementsAndStandingOrders } from './statements/register.ts';
 
 export interface AppDeps {
@@ -190,6 +191,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // Holds (two-phase movements) and their sweeper of expired holds.
   registerHolds(app, { config, database, batcher, tokens });
+  // Payments to other banks: routes, the network's events, the outbound dispatcher.
+  registerPayments(app, { config, database, batcher, tokens });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(

@@ -204,6 +204,31 @@ export interface HoldsTable {
   updated_at: Timestamp;
 }
 
+/** Payments to and from other banks: see src/db/migrations/0013-holds.ts. */
+export interface PaymentsTable {
+  id: string;
+  direction: 'outbound' | 'inbound';
+  account_id: bigint;
+  user_id: string | null;
+  amount_minor: bigint;
+  currency: string;
+  counterparty_name: string;
+  counterparty_bank_code: string;
+  counterparty_account: string;
+  reference: string | null;
+  status: 'pending' | 'submitted' | 'settled' | 'rejected' | 'failed' | 'returned' | 'credited';
+  /** JSON array of `{status, at, reason?}`. */
+  status_history: string;
+  hold_id: string | null;
+  transaction_id: string | null;
+  network_payment_id: string | null;
+  submit_attempts: ColumnType<bigint, bigint | undefined, bigint>;
+  next_attempt_at: Timestamp | null;
+  lease_until: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
@@ -222,4 +247,5 @@ export interface Database {
   standing_orders: StandingOrdersTable;
   standing_order_runs: StandingOrderRunsTable;
   holds: HoldsTable;
+  payments: PaymentsTable;
 }

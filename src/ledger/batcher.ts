@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
-import type { HoldPlaceCommand, HoldVoidCommand } from './commands/command.ts';
+import type { HoldPlaceCommand, HoldVoidCommand, PaymentCommand } from './commands/command.ts';
 import type {
   AnyOutcome,
   CommandOutcome,
@@ -91,7 +91,7 @@ export class CommandBatcher {
   }
 
   /** Kinds that post nothing answer their hold; every other kind its transaction. */
-  submit(command: HoldPlaceCommand | HoldVoidCommand): Promise<HoldOutcome>;
+  submit(command: HoldPlaceCommand | HoldVoidCommand | PaymentCommand): Promise<HoldOutcome>;
   submit(command: MoneyCommand): Promise<CommandOutcome>;
   submit(command: MoneyCommand): Promise<AnyOutcome> {
     if (this.#queue.length >= this.#options.maxQueueSize) {

@@ -64,12 +64,33 @@ export interface HoldCaptureCommand extends CommandBase {
   toAccountNumber: string | null;
   /** The capture was asked for this amount; null: the whole hold. */
   requestedMinor: bigint | null;
+  /**
+   * Set when an outbound payment settles (src/payments/): its customer's PIN was checked
+   * when it was made, the money goes to the bank's clearing account, the payment is settled.
+   */
+  forPayment?: { paymentId: string };
 }
 
 /** Releases a pending hold. */
 export interface HoldVoidCommand extends CommandBase {
   kind: 'hold_void';
   holdId: string;
+  /** Set when an outbound payment is rejected or given up: it takes that status. */
+  forPayment?: { paymentId: string; status: 'rejected' | 'failed'; reason: string };
+}
+
+/**
+ * A payment to another bank (src/ledger/commands/payment.ts): the customer's PIN, a hold for
+ * the amount and the payment row, in one batch; the dispatcher submits it afterwards.
+ */
+export interface PaymentCommand extends CommandBase {
+  kind: 'payment';
+  pin: string | null;
+  paymentId: string;
+  holdId: string;
+  expiresAt: string;
+  beneficiary: { name: string; bankCode: string; accountNumber: string };
+  reference: string | null;
 }
 
 export type MoneyCommand =
@@ -78,7 +99,8 @@ export type MoneyCommand =
   | TransferCommand
   | HoldPlaceCommand
   | HoldCaptureCommand
-  | HoldVoidCommand;
+  | HoldVoidCommand
+  | PaymentCommand;
 export type CommandKindName = MoneyCommand['kind'];
 
 /** Why a command was refused: a stable code, a message for the caller, the field at fault. */

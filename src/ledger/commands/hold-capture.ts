@@ -1,9 +1,16 @@
 import { closeHold, settlementAccountNumber, toHoldView } from '../../holds/holds-repository.ts';
 import { formatMinor } from '../../money/money.ts';
+import { clearingAccountNumber, finishPayment } from '../../payments/payments-repository.ts';
 import { LedgerInvariantError } from '../persist.ts';
 import { destinationAccepts, sufficientFunds } from '../rules.ts';
 import { type CommandKind, type HoldCaptureCommand, isRefusal, refuse } from './command.ts';
 import { pendingHold, staffOnly } from './hold-rules.ts';
+
+/** Where a capture goes: the named account, the clearing account (payments), or settlement. */
+function destinationOf(command: HoldCaptureCommand): string {
+  if (command.forPayment !== undefined) return clearingAccountNumber(command.currency);
+  return command.toAccountNumber ?? settlementAccountNumber(command.currency);
+}
 
 /**
  * Posts a pending hold: at most the held amount (default all of it) moves from the hold's
@@ -16,12 +23,9 @@ export const holdCapture: CommandKind<HoldCaptureCommand> = {
   needsPin: false,
   outgoing: false,
   entryKind: 'transfer',
-  locks: (command) => [
-    command.accountNumber,
-    command.toAccountNumber ?? settlementAccountNumber(command.currency),
-  ],
+  locks: (command) => [command.accountNumber, destinationOf(command)],
   plan({ batch, account, access }, command) {
-    const denied = staffOnly(access);
+    const denied = staffOnly(access, command.forPayment);
     if (denied !== null) return denied;
     const hold = pendingHold(batch.holds.get(command.holdId), account, batch.now);
     if (isRefusal(hold)) return hold;
@@ -33,9 +37,7 @@ export const holdCapture: CommandKind<HoldCaptureCommand> = {
         'amount',
       );
     }
-    let destination = batch.accounts.get(
-      command.toAccountNumber ?? settlementAccountNumber(hold.currency),
-    );
+    let destination = batch.accounts.get(destinationOf(command));
     if (command.toAccountNumber !== null) {
       const refusal = destinationAccepts(command.actor, account, destination);
       if (refusal !== null) return refusal;
@@ -65,6 +67,19 @@ export const holdCapture: CommandKind<HoldCaptureCommand> = {
         now,
       });
       if (rows !== 1n) throw new LedgerInvariantError(`hold ${hold.id}: captured ${rows} rows`);
+      const payment = command.forPayment;
+      if (payment !== undefined) {
+        const changed = await finishPayment(trx, {
+          id: payment.paymentId,
+          status: 'settled',
+          reason: null,
+          transactionId,
+          now,
+        });
+        if (changed !== 1n) {
+          throw new LedgerInvariantError(`payment ${payment.paymentId}: changed ${changed} rows`);
+        }
+      }
     });
     return {
       postings: [

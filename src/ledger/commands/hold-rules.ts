@@ -6,8 +6,13 @@ import { refuse } from './command.ts';
  * and admins use them on customers' accounts; a customer reaches a hold only through a
  * payment, never by this API.
  */
-export function staffOnly(access: 'owner' | 'staff'): Refusal | null {
-  return access === 'staff'
+export function staffOnly(
+  access: 'owner' | 'staff',
+  forPayment?: { paymentId: string },
+): Refusal | null {
+  // A payment's own hold is settled or released on its customer's behalf (the PIN was
+  // checked when the payment was made).
+  return access === 'staff' || (access === 'owner' && forPayment !== undefined)
     ? null
     : refuse('FORBIDDEN', 'holds are placed, captured and voided by tellers and admins');
 }

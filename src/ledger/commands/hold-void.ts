@@ -1,4 +1,5 @@
 import { closeHold, toHoldView } from '../../holds/holds-repository.ts';
+import { finishPayment } from '../../payments/payments-repository.ts';
 import { LedgerInvariantError } from '../persist.ts';
 import type { CommandKind, HoldVoidCommand } from './command.ts';
 import { isRefusal } from './command.ts';
@@ -12,7 +13,7 @@ export const holdVoid: CommandKind<HoldVoidCommand> = {
   outgoing: false,
   locks: (command) => [command.accountNumber],
   plan({ batch, account, access }, command) {
-    const denied = staffOnly(access);
+    const denied = staffOnly(access, command.forPayment);
     if (denied !== null) return denied;
     const hold = pendingHold(batch.holds.get(command.holdId), account, batch.now);
     if (isRefusal(hold)) return hold;
@@ -22,6 +23,19 @@ export const holdVoid: CommandKind<HoldVoidCommand> = {
     batch.extraWrites.push(async ({ trx, now }) => {
       const rows = await closeHold(trx, { id: hold.id, status: 'voided', now });
       if (rows !== 1n) throw new LedgerInvariantError(`hold ${hold.id}: voided ${rows} rows`);
+      const payment = command.forPayment;
+      if (payment !== undefined) {
+        const changed = await finishPayment(trx, {
+          id: payment.paymentId,
+          status: payment.status,
+          reason: payment.reason,
+          transactionId: null,
+          now,
+        });
+        if (changed !== 1n) {
+          throw new LedgerInvariantError(`payment ${payment.paymentId}: changed ${changed} rows`);
+        }
+      }
     });
     return { postings: [], hold: toHoldView(hold, batch.now) };
   },

@@ -3,6 +3,7 @@ import { deposit } from './deposit.ts';
 import { holdCapture } from './hold-capture.ts';
 import { holdPlace } from './hold-place.ts';
 import { holdVoid } from './hold-void.ts';
+import { payment } from './payment.ts';
 import { transfer } from './transfer.ts';
 import { withdrawal } from './withdrawal.ts';
 
@@ -14,6 +15,7 @@ const KINDS: { [K in CommandKindName]: CommandKind<Extract<MoneyCommand, { kind:
   hold_place: holdPlace,
   hold_capture: holdCapture,
   hold_void: holdVoid,
+  payment,
 };
 
 export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
