@@ -333,6 +333,15 @@ export async function findPaymentByHold(db: Db, holdId: string): Promise<Payment
   return row === undefined ? null : toRecord(row);
 }
 
+export async function findPaymentByNetworkId(db: Db, networkId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('payments')
+    .select(['id'])
+    .where('network_payment_id', '=', networkId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function listPayments(
   db: Db,
   accountId: bigint,

@@ -1,17 +1,18 @@
 import crypto from 'node:crypto';
 import { findAccountByNumber } from '../accounts/accounts-repository.ts';
 import { isReadingStaff, type Principal } from '../auth/roles.ts';
-import type { Db } from '../db/database.ts';
+import { type Db, isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { ensureSystemAccount } from '../holds/holds-repository.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
 import { accessTo, mayMoveMoney } from '../ledger/rules.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
-import { BANK_CODE_PATTERN } from './network-protocol.ts';
+import { BANK_CODE_PATTERN, type NetworkPayment } from './network-protocol.ts';
 import {
   clearingAccountNumber,
   findPayment,
   findPaymentByHold,
+  findPaymentByNetworkId,
   listPayments,
   type PaymentRecord,
   type PaymentView,
@@ -205,6 +206,59 @@ export class PaymentsService {
     if (outcome.ok) return 'applied';
     if (outcome.error.code === 'HOLD_NOT_PENDING') return 'already';
     throw new Error(`payment ${paymentId} could not be released: ${outcome.error.code}`);
+  }
+
+  /**
+   * Another bank's payment to one of our account numbers: credited from the clearing
+   * account, or to be sent back (the answer says why) when the account is unknown, not a
+   * customer account, in another currency, or frozen. A repeat of the event credits nothing.
+   */
+  async receive(event: NetworkPayment): Promise<'applied' | 'already' | { returnReason: string }> {
+    if (await findPaymentByNetworkId(this.#db, event.id)) return 'already';
+    const account = await findAccountByNumber(this.#db, event.creditor.accountNumber);
+    if (account === null || account.kind !== 'customer' || account.userId === null) {
+      return { returnReason: 'unknown account' };
+    }
+    if (account.currency !== event.currency) return { returnReason: 'currency not accepted' };
+    if (account.status === 'frozen') return { returnReason: 'account cannot receive' };
+    let amountMinor: bigint;
+    try {
+      amountMinor = parseAmount(event.amount, event.currency, {
+        maxMinor: minorFromMajorUnits(this.#maxAmountMajor, event.currency),
+        field: 'amount',
+      });
+    } catch {
+      return { returnReason: 'amount not valid' };
+    }
+    await ensureSystemAccount(
+      this.#db,
+      clearingAccountNumber(event.currency),
+      event.currency,
+      `${event.currency} clearing`,
+    );
+    let outcome: Awaited<ReturnType<CommandBatcher['submit']>>;
+    try {
+      outcome = await this.#batcher.submit({
+        kind: 'payment_credit',
+        actor: { userId: account.userId, sessionId: `network:${event.id}`, roles: ['customer'] },
+        clientIp: null,
+        amountMinor,
+        currency: event.currency,
+        description: event.reference,
+        accountNumber: account.accountNumber,
+        paymentId: crypto.randomUUID(),
+        networkPaymentId: event.id,
+        from: event.debtor,
+        reference: event.reference,
+        idempotency: null,
+      });
+    } catch (error) {
+      // Two deliveries of one event at once: the unique network id let one through.
+      if (isUniqueViolation(error)) return 'already';
+      throw error;
+    }
+    if (outcome.ok) return 'applied';
+    return { returnReason: 'account cannot receive' };
   }
 
   async #mayRead(actor: Principal, accountNumber: string): Promise<boolean> {

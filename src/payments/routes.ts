@@ -191,6 +191,11 @@ export function registerPaymentRoutes(
         try {
           const result = await applyEvent(payments, event);
           request.log.info({ type: event.type, result }, 'network event');
+          if (typeof result === 'object') {
+            // Sent back to the paying bank by answering the event (docs/decisions/0012).
+            reply.status(200).type('application/json');
+            return { action: 'return', reason: result.returnReason };
+          }
           if (result === 'unsupported') {
             // Not applied: let the network deliver it again later.
             await forgetWebhookId(deps.db, verified.id);
@@ -212,7 +217,7 @@ export function registerPaymentRoutes(
 async function applyEvent(
   payments: PaymentsService,
   event: NetworkEvent,
-): Promise<'applied' | 'already' | 'unknown' | 'unsupported'> {
+): Promise<'applied' | 'already' | 'unknown' | 'unsupported' | { returnReason: string }> {
   switch (event.type) {
     case 'payment.settled':
       return payments.settle(event.data.instructionId);
@@ -222,8 +227,10 @@ async function applyEvent(
         'rejected',
         event.data.rejectionReason ?? 'rejected by the network',
       );
+    case 'payment.received':
+      return payments.receive(event.data);
     default:
-      // payment.received and payment.returned: inbound credits and returns are not built yet.
+      // payment.returned (a settled payment sent back) is not built yet.
       return 'unsupported';
   }
 }

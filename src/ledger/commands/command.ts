@@ -93,6 +93,18 @@ export interface PaymentCommand extends CommandBase {
   reference: string | null;
 }
 
+/**
+ * Money another bank sent to one of our accounts, posted from the clearing account
+ * (src/ledger/commands/payment-credit.ts) on the network's verified event.
+ */
+export interface PaymentCreditCommand extends CommandBase {
+  kind: 'payment_credit';
+  paymentId: string;
+  networkPaymentId: string;
+  from: { name: string; bankCode: string; accountNumber: string };
+  reference: string | null;
+}
+
 export type MoneyCommand =
   | DepositCommand
   | WithdrawalCommand
@@ -100,7 +112,8 @@ export type MoneyCommand =
   | HoldPlaceCommand
   | HoldCaptureCommand
   | HoldVoidCommand
-  | PaymentCommand;
+  | PaymentCommand
+  | PaymentCreditCommand;
 export type CommandKindName = MoneyCommand['kind'];
 
 /** Why a command was refused: a stable code, a message for the caller, the field at fault. */

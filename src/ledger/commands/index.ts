@@ -4,6 +4,7 @@ import { holdCapture } from './hold-capture.ts';
 import { holdPlace } from './hold-place.ts';
 import { holdVoid } from './hold-void.ts';
 import { payment } from './payment.ts';
+import { paymentCredit } from './payment-credit.ts';
 import { transfer } from './transfer.ts';
 import { withdrawal } from './withdrawal.ts';
 
@@ -16,6 +17,7 @@ const KINDS: { [K in CommandKindName]: CommandKind<Extract<MoneyCommand, { kind:
   hold_capture: holdCapture,
   hold_void: holdVoid,
   payment,
+  payment_credit: paymentCredit,
 };
 
 export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {

@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { verifyLedger } from '../src/ledger/verify.ts';
+import { memberOf, startClearingHouse } from './support/clearing-house.ts';
+import { createTestDatabase, ENGINES, type TestDatabase } from './support/harness.ts';
+import { childEnv, freePort, httpJson, ProcessGroup } from './support/process.ts';
+
+/**
+ * Two banks end to end: one clearing-house process and two Corebank processes with their
+ * own BANK_CODE and database (bank A on SQLite, bank B on PostgreSQL when it is available).
+ * A's customer pays B's customer: A shows `settled`, B shows the credit, both ledgers
+ * verify, and A's clearing account moved by exactly what B's moved the other way.
+ */
+
+const PASSWORD = 'two banks and one network';
+const PIN = '5813';
+const TIMEOUT = { timeout: 240_000 };
+
+interface Customer {
+  token: string;
+  account: string;
+}
+
+async function customer(base: string, deposit: string): Promise<Customer> {
+  const username = `tb_${crypto.randomBytes(4).toString('hex')}`;
+  const register = await httpJson(base, 'POST', '/api/v1/auth/register', {
+    body: {
+      username,
+      password: PASSWORD,
+      fullName: `Customer ${username}`,
+      email: `${username}@example.com`,
+    },
+  });
+  assert.equal(register.status, 201, JSON.stringify(register.body));
+  const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
+    body: { username, password: PASSWORD },
+  });
+  const token = login.body.accessToken;
+  const pin = await httpJson(base, 'PUT', '/api/v1/me/pin', {
+    token,
+    body: { password: PASSWORD, pin: PIN },
+  });
+  assert.equal(pin.status, 204);
+  const opened = await httpJson<{ accountNumber: string }>(base, 'POST', '/api/v1/accounts', {
+    token,
+    body: {},
+  });
+  const account = opened.body.accountNumber;
+  const funded = await httpJson(base, 'POST', `/api/v1/accounts/${account}/deposits`, {
+    token,
+    body: { amount: deposit },
+  });
+  assert.equal(funded.status, 201, JSON.stringify(funded.body));
+  return { token, account };
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Verifies a bank's ledger from its database and reads its clearing account. */
+async function inspect(
+  database: TestDatabase,
+): Promise<{ ok: boolean; problem: string; clearing: bigint }> {
+  const handle = await openDatabase(loadConfig(childEnv(database.env)));
+  try {
+    const result = await verifyLedger(handle.db);
+    const row = await handle.db
+      .selectFrom('accounts')
+      .select(['balance_minor'])
+      .where('account_number', '=', 'CLEARING-USD')
+      .executeTakeFirst();
+    return {
+      ok: result.ok,
+      problem: result.ok ? '' : result.problem,
+      clearing: row?.balance_minor ?? 0n,
+    };
+  } finally {
+    await handle.close();
+  }
+}
+
+describe('two banks on one payment network', () => {
+  const group = new ProcessGroup();
+  const databases: TestDatabase[] = [];
+  after(async () => {
+    await group.killAll();
+    for (const database of databases) await database.dispose();
+  });
+
+  it(
+    'A pays B: settled at A, credited at B, ledgers verify, clearing moves mirror',
+    TIMEOUT,
+    async () => {
+      const a = await createTestDatabase('sqlite');
+      databases.push(a);
+      const b = await createTestDatabase(ENGINES.includes('postgres') ? 'postgres' : 'sqlite');
+      databases.push(b);
+      const [portA, portB] = [await freePort(), await freePort()];
+      const memberA = memberOf('BANKAUS3', `http://127.0.0.1:${portA}/api/v1/network/events`);
+      const memberB = memberOf('BANKBUS3', `http://127.0.0.1:${portB}/api/v1/network/events`);
+      const house = await startClearingHouse(group, { members: [memberA, memberB] });
+      const env = (database: TestDatabase, port: number, member: typeof memberA) =>
+        childEnv(database.env, {
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          RATE_LIMITS: 'off',
+          LOG_LEVEL: 'info',
+          NODE_ENV: 'development',
+          BANK_CODE: member.bankCode,
+          PAYMENT_NETWORK_URL: house.baseUrl,
+          PAYMENT_NETWORK_CLIENT_ID: member.clientId,
+          PAYMENT_NETWORK_CLIENT_SECRET: member.clientSecret,
+          PAYMENT_NETWORK_WEBHOOK_SECRET: member.webhookSecret,
+          PAYMENT_DISPATCH_INTERVAL_MS: '50',
+        });
+      const bankA = await group.startServer(env(a, portA, memberA), 60_000);
+      const bankB = await group.startServer(env(b, portB, memberB), 60_000);
+
+      const payer = await customer(bankA.baseUrl, '500.00');
+      const payee = await customer(bankB.baseUrl, '1.00');
+      const count = 5;
+      const started = Date.now();
+      const made = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          httpJson<{ id: string; status: string }>(
+            bankA.baseUrl,
+            'POST',
+            `/api/v1/accounts/${payer.account}/payments`,
+            {
+              token: payer.token,
+              body: {
+                amount: '10.00',
+                pin: PIN,
+                reference: `two-bank ${i}`,
+                beneficiary: {
+                  name: 'Payee at B',
+                  bankCode: 'BANKBUS3',
+                  accountNumber: payee.account,
+                },
+              },
+            },
+          ),
+        ),
+      );
+      for (const response of made)
+        assert.equal(response.status, 202, JSON.stringify(response.body));
+      const settleTimes: number[] = [];
+      await until(
+        async () => {
+          const statuses = await Promise.all(
+            made.map((m) =>
+              httpJson<{ status: string }>(bankA.baseUrl, 'GET', `/api/v1/payments/${m.body.id}`, {
+                token: payer.token,
+              }),
+            ),
+          );
+          const settled = statuses.filter((s) => s.body.status === 'settled').length;
+          while (settleTimes.length < settled) settleTimes.push(Date.now() - started);
+          return settled === count;
+        },
+        60_000,
+        'all payments settled at A',
+      );
+      await until(
+        async () => {
+          const got = await httpJson<{ balance: string }>(
+            bankB.baseUrl,
+            'GET',
+            `/api/v1/accounts/${payee.account}`,
+            {
+              token: payee.token,
+            },
+          );
+          return got.body.balance === '51.00';
+        },
+        60_000,
+        'the credits at B',
+      );
+      const credited = Date.now() - started;
+      const atA = await httpJson<{ balance: string; availableBalance: string }>(
+        bankA.baseUrl,
+        'GET',
+        `/api/v1/accounts/${payer.account}`,
+        { token: payer.token },
+      );
+      assert.equal(atA.body.balance, '450.00');
+      assert.equal(atA.body.availableBalance, '450.00');
+      const inbound = await httpJson<{
+        data: Array<{ direction: string; status: string; amount: string }>;
+      }>(bankB.baseUrl, 'GET', `/api/v1/accounts/${payee.account}/payments`, {
+        token: payee.token,
+      });
+      assert.equal(inbound.body.data.length, count);
+      assert.ok(
+        inbound.body.data.every((p) => p.direction === 'inbound' && p.status === 'credited'),
+      );
+
+      // Each payment reached the network once.
+      const stats = await house.stats();
+    assert.equal(stats.paymentsSubmitted, count);
+    assert.equal(stats.paymentsReplayed, 0);
+      const [ledgerA, ledgerB] = [await inspect(a), await inspect(b)];
+      assert.ok(ledgerA.ok, ledgerA.problem);
+      assert.ok(ledgerB.ok, ledgerB.problem);
+      assert.equal(ledgerA.clearing, 5000n);
+      assert.equal(ledgerA.clearing + ledgerB.clearing, 0n);
+      console.log(
+        JSON.stringify({
+          twoBanks: {
+            sent: count,
+            settledAtA: settleTimes.length,
+            msToAllSettled: settleTimes.at(-1),
+            msToAllCredited: credited,
+            engines: [a.engine, b.engine],
+            network: stats,
+          },
+        }),
+      );
+    },
+  );
+});
