@@ -205,8 +205,8 @@ describe('two banks on one payment network', () => {
 
       // Each payment reached the network once.
       const stats = await house.stats();
-    assert.equal(stats.paymentsSubmitted, count);
-    assert.equal(stats.paymentsReplayed, 0);
+      assert.equal(stats.paymentsSubmitted, count);
+      assert.equal(stats.paymentsReplayed, 0);
       const [ledgerA, ledgerB] = [await inspect(a), await inspect(b)];
       assert.ok(ledgerA.ok, ledgerA.problem);
       assert.ok(ledgerB.ok, ledgerB.problem);
