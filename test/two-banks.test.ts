@@ -133,6 +133,8 @@ describe('two banks on one payment network', () => {
         PAYMENT_DISPATCH_INTERVAL_MS: '50',
         PAYMENT_RETRY_BASE_MS: '100',
         PAYMENT_RETRY_MAX_MS: '300',
+        // A killed process's claim on a payment lapses after this long.
+        PAYMENT_DISPATCH_LEASE_MS: '2000',
       });
     envA = env(a, portA, memberA);
     bankA = await group.startServer(envA, 60_000);
@@ -387,8 +389,10 @@ describe('two banks on one payment network', () => {
       assert.equal(made.status, 202, JSON.stringify(made.body));
       await until(async () => (await house.stats()).returned === returned + 1, 30_000, 'returned');
       assert.equal(await balanceAt(bankB.baseUrl, payee), '68.00');
-      const ledgerB = await inspect(b);
-      assert.ok(ledgerB.ok, ledgerB.problem);
+      // A sees its settled payment come back: a new credit, the payment `returned`.
+      await until(async () => (await statusAtA(made.body.id)) === 'returned', 30_000, 'back at A');
+      assert.equal(await balanceAt(bankA.baseUrl, payer), '433.00');
+      await mirrored();
     },
   );
 });

@@ -252,6 +252,21 @@ export function finishPayment(
   });
 }
 
+/** A settled outbound payment came back (its new credit is in the same transaction). */
+export function returnPayment(
+  trx: Trx,
+  change: { id: string; reason: string; networkPaymentId: string; now: string },
+): Promise<bigint> {
+  return appendStatus(trx, {
+    id: change.id,
+    from: ['settled'],
+    status: 'returned',
+    reason: change.reason,
+    now: change.now,
+    set: { network_payment_id: change.networkPaymentId },
+  });
+}
+
 /** The network took the instruction. */
 export function markSubmitted(
   db: Db,

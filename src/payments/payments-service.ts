@@ -261,6 +261,58 @@ export class PaymentsService {
     return { returnReason: 'account cannot receive' };
   }
 
+  /**
+   * A payment of ours that settled came back from the other bank: a new credit to the
+   * customer from the clearing account, and the payment becomes `returned`. Applied by the
+   * payment's state: an event for a payment not settled yet waits (the network redelivers),
+   * a repeat changes nothing.
+   */
+  async returned(
+    event: NetworkPayment,
+  ): Promise<'applied' | 'already' | 'unknown' | 'unsupported'> {
+    const payment = await findPayment(this.#db, event.instructionId);
+    if (payment === null || payment.direction !== 'outbound' || payment.userId === null) {
+      // Not ours as the sender: as the creditor bank, our own return is confirmed.
+      return 'unknown';
+    }
+    if (payment.status === 'returned') return 'already';
+    if (payment.status === 'pending' || payment.status === 'submitted') {
+      // Out of order: settled first, then returned. Settle it now, then post the return.
+      await this.settle(payment.id);
+    }
+    const current = await findPayment(this.#db, payment.id);
+    if (current?.status !== 'settled')
+      return current?.status === 'returned' ? 'already' : 'unsupported';
+    await ensureSystemAccount(
+      this.#db,
+      clearingAccountNumber(payment.currency),
+      payment.currency,
+      `${payment.currency} clearing`,
+    );
+    const outcome = await this.#batcher.submit({
+      kind: 'payment_credit',
+      actor: payerOf(payment),
+      clientIp: null,
+      amountMinor: payment.amountMinor,
+      currency: payment.currency,
+      description: `returned: ${event.returnReason ?? 'sent back'}`,
+      accountNumber: payment.accountNumber,
+      paymentId: payment.id,
+      networkPaymentId: event.id,
+      from: {
+        name: payment.counterpartyName,
+        bankCode: payment.counterpartyBankCode,
+        accountNumber: payment.counterpartyAccount,
+      },
+      reference: payment.reference,
+      returnOf: { paymentId: payment.id, reason: event.returnReason ?? 'sent back' },
+      idempotency: null,
+    });
+    if (outcome.ok) return 'applied';
+    // A frozen account still gets its money back in a real bank; here it waits for a person.
+    return 'unsupported';
+  }
+
   async #mayRead(actor: Principal, accountNumber: string): Promise<boolean> {
     if (isReadingStaff(actor)) return true;
     const account = await findAccountByNumber(this.#db, accountNumber);

@@ -229,8 +229,9 @@ async function applyEvent(
       );
     case 'payment.received':
       return payments.receive(event.data);
+    case 'payment.returned':
+      return payments.returned(event.data);
     default:
-      // payment.returned (a settled payment sent back) is not built yet.
       return 'unsupported';
   }
 }

@@ -103,6 +103,11 @@ export interface PaymentCreditCommand extends CommandBase {
   networkPaymentId: string;
   from: { name: string; bankCode: string; accountNumber: string };
   reference: string | null;
+  /**
+   * Set when this credit is a settled outbound payment coming back: that payment becomes
+   * `returned` (in the same transaction) instead of a new inbound payment being recorded.
+   */
+  returnOf?: { paymentId: string; reason: string };
 }
 
 export type MoneyCommand =

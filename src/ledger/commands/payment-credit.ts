@@ -1,4 +1,8 @@
-import { clearingAccountNumber, insertPayment } from '../../payments/payments-repository.ts';
+import {
+  clearingAccountNumber,
+  insertPayment,
+  returnPayment,
+} from '../../payments/payments-repository.ts';
 import { LedgerInvariantError } from '../persist.ts';
 import { currencyMatches, notFrozen } from '../rules.ts';
 import type { CommandKind, PaymentCreditCommand } from './command.ts';
@@ -27,6 +31,21 @@ export const paymentCredit: CommandKind<PaymentCreditCommand> = {
     const amountMinor = command.amountMinor;
     const entryIndex = batch.entries.length;
     batch.extraWrites.push(async ({ trx, now, entries }) => {
+      const transactionId = entries[entryIndex]?.outcome.transaction.id ?? null;
+      if (command.returnOf !== undefined) {
+        const changed = await returnPayment(trx, {
+          id: command.returnOf.paymentId,
+          reason: command.returnOf.reason,
+          networkPaymentId: command.networkPaymentId,
+          now,
+        });
+        if (changed !== 1n) {
+          throw new LedgerInvariantError(
+            `payment ${command.returnOf.paymentId}: changed ${changed} rows`,
+          );
+        }
+        return;
+      }
       const rows = await insertPayment(trx, {
         id: command.paymentId,
         direction: 'inbound',
@@ -39,7 +58,7 @@ export const paymentCredit: CommandKind<PaymentCreditCommand> = {
         status: 'credited',
         holdId: null,
         networkPaymentId: command.networkPaymentId,
-        transactionId: entries[entryIndex]?.outcome.transaction.id ?? null,
+        transactionId,
         now,
       });
       if (rows !== 1n) {
