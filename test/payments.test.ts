@@ -213,6 +213,49 @@ for (const engine of ENGINES) {
     );
 
     it(
+      'reconciliation matches the ledger with the network and finds an injected mismatch',
+      TIMEOUT,
+      async () => {
+        const { user, account } = await t.fundedCustomer('100.00');
+        const made = await pay(user, account, { amount: '11.00' });
+        await until(user, made.body.id, 'settled');
+        const admin = await t.staff('admin');
+        const date = new Date().toISOString().slice(0, 10);
+        const url = `/api/v1/admin/reconciliation?date=${date}`;
+        const clean = await t.request<{
+          matched: number;
+          missingInLedger: unknown[];
+          missingInNetwork: unknown[];
+          amountMismatches: Array<{ paymentId: string; amount: string; networkAmount: string }>;
+        }>('GET', url, { token: admin.token });
+        assert.equal(clean.status, 200, JSON.stringify(clean.body));
+        assert.ok(clean.body.matched >= 1);
+        assert.deepEqual(clean.body.amountMismatches, []);
+        assert.deepEqual(clean.body.missingInLedger, []);
+        assert.deepEqual(clean.body.missingInNetwork, []);
+        // Inject a mismatch: the ledger's record of one payment says another amount.
+        await t.runtime.database.db
+          .updateTable('payments')
+          .set({ amount_minor: 1200n })
+          .where('id', '=', made.body.id)
+          .execute();
+        const dirty = await t.request<typeof clean.body>('GET', url, { token: admin.token });
+        assert.deepEqual(
+          dirty.body.amountMismatches.map((m) => [m.paymentId, m.amount, m.networkAmount]),
+          [[made.body.id, '12.00', '11.00']],
+        );
+        assert.equal(dirty.body.matched, clean.body.matched - 1);
+        const customer = await t.request('GET', url, { token: user.token });
+        assert.equal(customer.status, 403);
+        await t.runtime.database.db
+          .updateTable('payments')
+          .set({ amount_minor: 1100n })
+          .where('id', '=', made.body.id)
+          .execute();
+      },
+    );
+
+    it(
       'forged, stale and replayed events are refused with 401 and change nothing',
       TIMEOUT,
       async () => {
@@ -248,6 +291,30 @@ for (const engine of ENGINES) {
           'webhook-signature': signWebhook(key, 'evt_stale', now - 600, body),
         });
         assert.equal(stale.status, 401);
+        // A correctly signed event is taken once; the same delivery again is a replay.
+        const other = JSON.stringify({
+          type: 'payment.rejected',
+          timestamp: new Date().toISOString(),
+          data: {
+            id: 'pmt_unknown',
+            instructionId: 'not-one-of-ours',
+            amount: '1.00',
+            currency: 'USD',
+            status: 'rejected',
+            debtor: {},
+            creditor: {},
+          },
+        });
+        const signed = {
+          'content-type': 'application/json',
+          'webhook-id': `evt_replay_${made.body.id}`,
+          'webhook-timestamp': String(now),
+          'webhook-signature': signWebhook(key, `evt_replay_${made.body.id}`, now, other),
+        };
+        const first = await t.request('POST', url, { rawBody: other, headers: signed });
+        assert.equal(first.status, 200, JSON.stringify(first.body));
+        const replayed = await t.request('POST', url, { rawBody: other, headers: signed });
+        assert.equal(replayed.status, 401);
         const rejected = await until(user, made.body.id, 'rejected');
         assert.equal(rejected.status, 'rejected');
         assert.equal(await t.balance(user, account), '50.00');

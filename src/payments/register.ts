@@ -46,17 +46,21 @@ export function registerPayments(
           secret: network.webhookSecret,
           seen: new DatabaseSeenWebhookIds(database.db),
         });
-  registerPaymentRoutes(app, { payments, tokens: deps.tokens, verifier, db: database.db });
-  const dispatcher =
+  const client =
     network === undefined
+      ? null
+      : new PaymentNetworkClient({
+          baseUrl: network.url,
+          clientId: network.clientId,
+          clientSecret: network.clientSecret,
+        });
+  registerPaymentRoutes(app, { payments, tokens: deps.tokens, verifier, db: database.db, client });
+  const dispatcher =
+    client === null
       ? null
       : new PaymentDispatcher({
           db: database.db,
-          client: new PaymentNetworkClient({
-            baseUrl: network.url,
-            clientId: network.clientId,
-            clientSecret: network.clientSecret,
-          }),
+          client,
           payments,
           options: config.paymentDispatch,
           log: app.log.child({ component: 'payment-dispatcher' }),

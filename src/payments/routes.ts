@@ -1,7 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { isReadingStaff } from '../auth/roles.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Db } from '../db/database.ts';
+import { CorebankError } from '../errors.ts';
 import { authenticatedRoutes, principalOf } from '../http/auth-guard.ts';
 import {
   AccountNumberParam,
@@ -12,9 +14,11 @@ import {
   Security,
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
+import type { PaymentNetworkClient } from './network-client.ts';
 import type { NetworkEvent } from './network-protocol.ts';
 import type { NetworkWebhookVerifier } from './network-webhooks.ts';
 import type { PaymentRequest, PaymentsService } from './payments-service.ts';
+import { reconcile } from './reconciliation.ts';
 import { forgetWebhookId } from './seen-webhook-ids-repository.ts';
 
 const Party = Type.Object({
@@ -58,6 +62,7 @@ export function registerPaymentRoutes(
     tokens: TokenService;
     verifier: NetworkWebhookVerifier | null;
     db: Db;
+    client: PaymentNetworkClient | null;
   },
 ): void {
   const { payments } = deps;
@@ -134,6 +139,28 @@ export function registerPaymentRoutes(
           Querystring: { limit: number };
         }>,
       ) => payments.list(principalOf(request), request.params.accountNumber, request.query.limit),
+    );
+
+    scope.get(
+      '/api/v1/admin/reconciliation',
+      {
+        schema: {
+          tags: ['payments'],
+          summary: "A day's settled payments in the ledger against the network's settlement report",
+          security: Security,
+          querystring: Type.Object({ date: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }) }),
+          response: { ...errorResponses(400, 401, 403, 503) },
+        },
+      },
+      async (request: FastifyRequest<{ Querystring: { date: string } }>) => {
+        if (!isReadingStaff(principalOf(request))) {
+          throw new CorebankError('FORBIDDEN', 'reconciliation is for staff');
+        }
+        if (deps.client === null) {
+          throw new CorebankError('SERVICE_UNAVAILABLE', 'no payment network is configured');
+        }
+        return reconcile(deps.db, deps.client, request.query.date);
+      },
     );
 
     scope.get(
