@@ -19,6 +19,7 @@ import { registerRefreshCookie } from './auth/sessions/refresh-cookie.ts';
 import type { Config } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { registerEvents } from './events/register.ts';
+import { registerHolds } from './holds/register.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerInputHardening, registerNoStore, serializeRequest } from './http/hardening.ts';
 import { registerMetrics } from './http/metrics.ts';
@@ -35,6 +36,7 @@ import { MoneyService } from './ledger/money-service.ts';
 import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
 import { registerAccountHolderRoutes } from './payees/account-holder-routes.ts';
+import { registerPayments } from './payments/register.ts';
 import { registerReadiness } from './reliability/readiness.ts';
 import { registerStaffCustomerRoutes } from './staff/customers-routes.ts';
 import { registerStatementsAndStandingOrders } from './statements/register.ts';
@@ -191,6 +193,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // Statements, balances in time and standing orders (with their scheduler).
   registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });
+
+  // Holds (two-phase movements) and their sweeper of expired holds.
+  registerHolds(app, { config, database, batcher, tokens });
+  // Payments to other banks: routes, the network's events, the outbound dispatcher.
+  registerPayments(app, { config, database, batcher, tokens });
 
   if (config.security.docsPublic) {
     app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -137,6 +137,16 @@ export interface Config {
     /** Whether `/docs` and the OpenAPI document are served. */
     docsPublic: boolean;
   };
+  /** How often the hold sweeper records expired holds (src/holds/hold-sweeper.ts). */
+  holdSweepIntervalMs: number;
+  /** The outbound payment dispatcher (src/payments/dispatcher.ts). */
+  paymentDispatch: {
+    intervalMs: number;
+    leaseMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    giveUpMs: number;
+  };
   /** Secrets supplied by the environment (required in production). */
   secrets: {
     jwtPrivateKeyPem: string | undefined;
@@ -486,6 +496,14 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
       disableAfterFailures: integer(env, 'WEBHOOK_DISABLE_AFTER_FAILURES', 50, 1, 10_000),
       pollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL_MS', 1000, 10, 60_000),
+    },
+    holdSweepIntervalMs: integer(env, 'HOLD_SWEEP_INTERVAL_MS', 30_000, 50, 60_000),
+    paymentDispatch: {
+      intervalMs: integer(env, 'PAYMENT_DISPATCH_INTERVAL_MS', 500, 20, 60_000),
+      leaseMs: integer(env, 'PAYMENT_DISPATCH_LEASE_MS', 30_000, 200, 3_600_000),
+      retryBaseMs: integer(env, 'PAYMENT_RETRY_BASE_MS', 1_000, 10, 600_000),
+      retryMaxMs: integer(env, 'PAYMENT_RETRY_MAX_MS', 60_000, 10, 3_600_000),
+      giveUpMs: integer(env, 'PAYMENT_GIVE_UP_MS', 3_600_000, 100, 604_800_000),
     },
     secrets: {
       jwtPrivateKeyPem: optional(env, 'JWT_PRIVATE_KEY'),

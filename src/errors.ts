@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   'NOT_ACCEPTABLE',
   'BENEFICIARY_NOT_SUPPORTED',
   'STANDING_ORDER_LIMIT_REACHED',
+  'HOLD_NOT_PENDING',
+  'HOLD_EXPIRED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

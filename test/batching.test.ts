@@ -113,7 +113,7 @@ for (const engine of ENGINES) {
         });
         const outcomes = await t.runtime.database.db
           .transaction()
-          .execute((trx) => ledger.applyAll(trx, commands));
+          .execute(async (trx) => (await ledger.applyAll(trx, commands)) as CommandOutcome[]);
 
         assert.deepEqual(outcomes.map(codeOf), [
           'ok',

@@ -29,6 +29,7 @@ function emptyBatch(now: string): BatchState {
     audit: [],
     extraWrites: [],
     events: [],
+    holds: new Map(),
   };
 }
 

@@ -4,6 +4,7 @@ import { decodeIdCursor, encodeIdCursor, type Page, readPage } from '../db/pagin
 import { CorebankError } from '../errors.ts';
 import { accountOpened } from '../events/event-data.ts';
 import { appendEvent } from '../events/outbox.ts';
+import { pendingHoldsOf } from '../holds/holds-repository.ts';
 import { listAccountHistory } from '../ledger/ledger-repository.ts';
 import { type TransactionView, toTransactionView } from '../ledger/transaction-view.ts';
 import { currencyScale, formatMinor } from '../money/money.ts';
@@ -23,7 +24,7 @@ export interface AccountView {
   type: 'checking' | 'savings';
   nickname: string | null;
   balance: string;
-  /** Equal to the balance until holds (authorisations) exist. */
+  /** The balance less pending, unexpired holds. */
   availableBalance: string;
   status: 'active' | 'frozen';
   createdAt: string;
@@ -36,7 +37,7 @@ export type { Page } from '../db/paging.ts';
 export const MAX_ACCOUNTS_PER_USER = 10;
 const NUMBER_ATTEMPTS = 5;
 
-export function toAccountView(account: AccountRecord): AccountView {
+export function toAccountView(account: AccountRecord, heldMinor = 0n): AccountView {
   if (account.type === 'cash') throw new Error('system accounts are never shown to customers');
   const balance = formatMinor(account.balanceMinor, account.currency);
   return {
@@ -45,7 +46,7 @@ export function toAccountView(account: AccountRecord): AccountView {
     type: account.type,
     nickname: account.nickname,
     balance,
-    availableBalance: balance,
+    availableBalance: formatMinor(account.balanceMinor - heldMinor, account.currency),
     status: account.status,
     createdAt: account.createdAt,
   };
@@ -105,7 +106,12 @@ export class AccountsService {
 
   async list(principal: Principal): Promise<{ data: AccountView[] }> {
     const accounts = await listAccountsOfUser(this.#db, principal.userId);
-    return { data: accounts.map(toAccountView) };
+    const held = await pendingHoldsOf(
+      this.#db,
+      accounts.map((a) => a.id),
+      new Date().toISOString(),
+    );
+    return { data: accounts.map((a) => toAccountView(a, held.get(a.id))) };
   }
 
   /**
@@ -125,7 +131,9 @@ export class AccountsService {
   }
 
   async get(principal: Principal, accountNumber: string): Promise<AccountView> {
-    return toAccountView(await this.readable(principal, accountNumber));
+    const account = await this.readable(principal, accountNumber);
+    const held = await pendingHoldsOf(this.#db, [account.id], new Date().toISOString());
+    return toAccountView(account, held.get(account.id));
   }
 
   async history(

@@ -22,6 +22,9 @@ export const AUDIT_ACTIONS = [
   'money.staff_withdrawal',
   'webhook.endpoint_created',
   'webhook.endpoint_deleted',
+  'money.staff_hold_placed',
+  'money.staff_hold_captured',
+  'money.staff_hold_voided',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -9,6 +9,7 @@ import { healthProbeMigration } from './migrations/0007-health-probe.ts';
 import { eventsMigration } from './migrations/0008-events.ts';
 import { statementsStandingOrdersMigration } from './migrations/0009-statements-standing-orders.ts';
 import { networkWebhookIdsMigration } from './migrations/0010-network-webhook-ids.ts';
+import { holdsMigration } from './migrations/0013-holds.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -26,6 +27,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0008-events': eventsMigration(handle.engine),
     '0009-statements-standing-orders': statementsStandingOrdersMigration(handle.engine),
     '0010-network-webhook-ids': networkWebhookIdsMigration(handle.engine),
+    '0013-holds': holdsMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

@@ -254,6 +254,48 @@ export interface WebhookAttemptsTable {
   at: Timestamp;
 }
 
+/** Holds (two-phase movements): see src/db/migrations/0013-holds.ts. */
+export interface HoldsTable {
+  id: string;
+  account_id: bigint;
+  amount_minor: bigint;
+  currency: string;
+  status: 'pending' | 'captured' | 'voided' | 'expired';
+  captured_minor: ColumnType<bigint, bigint | undefined, bigint>;
+  description: string | null;
+  created_by: string;
+  /** The capture's transaction (posting id on the hold's account). */
+  capture_transaction_id: string | null;
+  expires_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Payments to and from other banks: see src/db/migrations/0013-holds.ts. */
+export interface PaymentsTable {
+  id: string;
+  direction: 'outbound' | 'inbound';
+  account_id: bigint;
+  user_id: string | null;
+  amount_minor: bigint;
+  currency: string;
+  counterparty_name: string;
+  counterparty_bank_code: string;
+  counterparty_account: string;
+  reference: string | null;
+  status: 'pending' | 'submitted' | 'settled' | 'rejected' | 'failed' | 'returned' | 'credited';
+  /** JSON array of `{status, at, reason?}`. */
+  status_history: string;
+  hold_id: string | null;
+  transaction_id: string | null;
+  network_payment_id: string | null;
+  submit_attempts: ColumnType<bigint, bigint | undefined, bigint>;
+  next_attempt_at: Timestamp | null;
+  lease_until: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
@@ -277,4 +319,6 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  holds: HoldsTable;
+  payments: PaymentsTable;
 }

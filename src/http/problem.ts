@@ -34,6 +34,8 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   NOT_ACCEPTABLE: 406,
   BENEFICIARY_NOT_SUPPORTED: 422,
   STANDING_ORDER_LIMIT_REACHED: 409,
+  HOLD_NOT_PENDING: 409,
+  HOLD_EXPIRED: 409,
 };
 
 const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
@@ -68,6 +70,8 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   NOT_ACCEPTABLE: 'No acceptable representation',
   BENEFICIARY_NOT_SUPPORTED: 'Payments to other banks are not available yet',
   STANDING_ORDER_LIMIT_REACHED: 'Too many standing orders',
+  HOLD_NOT_PENDING: 'The hold is no longer pending',
+  HOLD_EXPIRED: 'The hold has expired',
 };
 
 export interface Problem {

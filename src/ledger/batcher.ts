@@ -3,7 +3,14 @@ import type { Db, Engine } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { dependencyFailureOf } from '../reliability/dependencies.ts';
 import { WaitAdmission } from './admission.ts';
-import type { CommandOutcome, LedgerEngine, MoneyCommand } from './engine.ts';
+import type { HoldPlaceCommand, HoldVoidCommand, PaymentCommand } from './commands/command.ts';
+import type {
+  AnyOutcome,
+  CommandOutcome,
+  HoldOutcome,
+  LedgerEngine,
+  MoneyCommand,
+} from './engine.ts';
 
 export interface BatcherOptions {
   /** Most commands applied in one transaction (one durable commit). */
@@ -41,7 +48,7 @@ export function batcherOptionsOf(
 
 interface Waiting {
   command: MoneyCommand;
-  resolve: (outcome: CommandOutcome) => void;
+  resolve: (outcome: AnyOutcome) => void;
   reject: (error: unknown) => void;
   enqueuedAtMs: number;
 }
@@ -99,7 +106,10 @@ export class CommandBatcher {
     return { ...this.#stats };
   }
 
-  submit(command: MoneyCommand): Promise<CommandOutcome> {
+  /** Kinds that post nothing answer their hold; every other kind its transaction. */
+  submit(command: HoldPlaceCommand | HoldVoidCommand | PaymentCommand): Promise<HoldOutcome>;
+  submit(command: MoneyCommand): Promise<CommandOutcome>;
+  submit(command: MoneyCommand): Promise<AnyOutcome> {
     if (this.#queue.length >= this.#options.maxQueueSize) {
       this.#stats.rejected += 1;
       // Refusing at once keeps latency bounded instead of letting the queue grow.
@@ -115,7 +125,7 @@ export class CommandBatcher {
       this.#stats.rejected += 1;
       return Promise.reject(refusal);
     }
-    return new Promise<CommandOutcome>((resolve, reject) => {
+    return new Promise<AnyOutcome>((resolve, reject) => {
       this.#queue.push({ command, resolve, reject, enqueuedAtMs: performance.now() });
       this.#schedule();
     });
@@ -201,7 +211,7 @@ export class CommandBatcher {
     }
   }
 
-  #applyInTransaction(commands: MoneyCommand[]): Promise<CommandOutcome[]> {
+  #applyInTransaction(commands: MoneyCommand[]): Promise<AnyOutcome[]> {
     return this.#db.transaction().execute((trx) => this.#engine.applyAll(trx, commands));
   }
 }

@@ -1,13 +1,15 @@
 import { lockAccounts } from '../accounts/accounts-repository.ts';
 import type { Engine, Trx } from '../db/database.ts';
+import { readHoldsForBatch } from '../holds/holds-repository.ts';
 import { findIdempotencyKeys, idempotencyMapKey, lockUserGates } from './batch-repository.ts';
 import {
+  type AnyOutcome,
   type BatchState,
-  type CommandOutcome,
   isRefusal,
   type KindContext,
   type LockedAccount,
   type MoneyCommand,
+  type PlannedEntry,
   type PlannedPosting,
   type Refusal,
   refuse,
@@ -19,8 +21,10 @@ import { accessTo, pinIsRight, userNotLocked } from './rules.ts';
 import { toTransactionView } from './transaction-view.ts';
 
 export type {
+  AnyOutcome,
   CommandOutcome,
   DepositCommand,
+  HoldOutcome,
   MoneyCommand,
   OutcomeError,
   TransferCommand,
@@ -62,11 +66,14 @@ async function readBatch(
     commands.flatMap((c) => kindOf(c).locks(c)),
   );
   const accounts = new Map<string, LockedAccount>();
-  // Holds do not exist yet; when they do, their pending sum is read here, under the lock.
   for (const [number, record] of records)
     accounts.set(number, { ...record, pendingHoldsMinor: 0n });
+  const now = new Date().toISOString();
+  // Pending holds of the locked accounts, read under their locks; an expired one no longer
+  // counts even before the sweeper records it (src/holds/holds-repository.ts).
+  const holds = await readHoldsForBatch(trx, accounts, commands, now);
   return {
-    now: new Date().toISOString(),
+    now,
     gates,
     keys,
     accounts,
@@ -76,6 +83,7 @@ async function readBatch(
     audit: [],
     extraWrites: [],
     events: [],
+    holds,
   };
 }
 
@@ -101,7 +109,7 @@ export class LedgerEngine {
     this.#deps = deps;
   }
 
-  async applyAll(trx: Trx, commands: readonly MoneyCommand[]): Promise<CommandOutcome[]> {
+  async applyAll(trx: Trx, commands: readonly MoneyCommand[]): Promise<AnyOutcome[]> {
     if (commands.length === 0) return [];
     const batch = await readBatch(trx, this.#deps.engine, commands);
     const outcomes = commands.map((command) => this.#apply(batch, command));
@@ -112,7 +120,7 @@ export class LedgerEngine {
     );
   }
 
-  #apply(batch: BatchState, command: MoneyCommand): CommandOutcome | StoredOutcome {
+  #apply(batch: BatchState, command: MoneyCommand): AnyOutcome | StoredOutcome {
     const actor = command.actor;
     const gate = batch.gates.get(actor.userId);
     if (gate === undefined) throw new Error(`acting user ${actor.userId} does not exist`);
@@ -138,7 +146,7 @@ export class LedgerEngine {
         // (its ids are filled in when the batch is written).
         const original =
           'pending' in stored ? stored.pending : (JSON.parse(stored.outcome) as StoredOutcome);
-        return { ...original, replayed: true } as CommandOutcome;
+        return { ...original, replayed: true } as AnyOutcome;
       }
     }
 
@@ -172,9 +180,11 @@ export class LedgerEngine {
         target: `account:${command.accountNumber}`,
         outcome: outcome.ok ? 'success' : 'failure',
         ip: command.clientIp,
-        details: outcome.ok
-          ? { amount: outcome.transaction.amount, currency: outcome.transaction.currency }
-          : { code: outcome.error.code },
+        details: !outcome.ok
+          ? { code: outcome.error.code }
+          : outcome.transaction === null
+            ? { hold: outcome.hold.id, amount: outcome.hold.amount }
+            : { amount: outcome.transaction.amount, currency: outcome.transaction.currency },
       });
     }
     if (keyId !== null && command.idempotency !== null) {
@@ -191,9 +201,16 @@ export class LedgerEngine {
 
   /** Runs the kind's rules, applies its postings to the running balances, plans the entry. */
   #move(context: KindContext, command: MoneyCommand): StoredOutcome {
-    const plan = kindOf(command).plan(context, command);
+    const kind = kindOf(command);
+    const plan = kind.plan(context, command);
     if (isRefusal(plan)) return failure(plan);
-    const postings: PlannedPosting[] = plan.map((leg) => ({
+    const legs = Array.isArray(plan) ? plan : plan.postings;
+    // A kind without postings (placing or voiding a hold) answers its hold.
+    if (legs.length === 0 && !Array.isArray(plan)) {
+      return { ok: true, transaction: null, hold: plan.hold };
+    }
+    const entryKind = kind.entryKind ?? (command.kind as PlannedEntry['kind']);
+    const postings: PlannedPosting[] = legs.map((leg) => ({
       ...leg,
       balanceAfterMinor:
         leg.direction === 'credit'
@@ -213,7 +230,7 @@ export class LedgerEngine {
       transaction: toTransactionView({
         postingId: 0n,
         accountNumber: own.account.accountNumber,
-        entryKind: command.kind,
+        entryKind,
         direction: own.direction,
         amountMinor: own.amountMinor,
         currency: own.account.currency,
@@ -224,7 +241,7 @@ export class LedgerEngine {
       }),
     };
     context.batch.entries.push({
-      kind: command.kind,
+      kind: entryKind,
       currency: command.currency,
       amountMinor: command.amountMinor,
       description: command.description,

@@ -10,6 +10,9 @@ import type { CommandKindName, CommandOutcome, MoneyCommand, Refusal } from './c
 import { kindNamed } from './commands/index.ts';
 import { type AccountFacts, accessTo, currencyMatches, mayMoveMoney } from './rules.ts';
 
+/** The kinds this service submits (holds and payments have their own services). */
+export type CashKindName = Extract<CommandKindName, 'deposit' | 'withdrawal' | 'transfer'>;
+
 export interface MoneyRequest {
   amount: unknown;
   currency?: string | undefined;
@@ -54,7 +57,7 @@ export class MoneyService {
   }
 
   async submit(
-    kindName: CommandKindName,
+    kindName: CashKindName,
     actor: Principal,
     accountNumber: string,
     request: MoneyRequest,

@@ -15,8 +15,8 @@ import {
   TransactionSchema,
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
-import type { CommandKindName, CommandOutcome } from './commands/command.ts';
-import type { MoneyRequest, MoneyService } from './money-service.ts';
+import type { CommandOutcome } from './commands/command.ts';
+import type { CashKindName, MoneyRequest, MoneyService } from './money-service.ts';
 import type { TransactionView } from './transaction-view.ts';
 
 /**
@@ -70,19 +70,18 @@ export function registerMoneyRoutes(
   services: { money: MoneyService; tokens: TokenService },
 ): void {
   const { money } = services;
-  const submit =
-    (kind: CommandKindName) => async (request: MoneyRouteRequest, reply: FastifyReply) =>
-      answer(
-        reply,
-        await money.submit(
-          kind,
-          principalOf(request),
-          request.params.accountNumber,
-          request.body,
-          request.headers['idempotency-key'] ?? null,
-          request.ip,
-        ),
-      );
+  const submit = (kind: CashKindName) => async (request: MoneyRouteRequest, reply: FastifyReply) =>
+    answer(
+      reply,
+      await money.submit(
+        kind,
+        principalOf(request),
+        request.params.accountNumber,
+        request.body,
+        request.headers['idempotency-key'] ?? null,
+        request.ip,
+      ),
+    );
 
   // Every money route needs a caller: authenticated once for the group, before the body is
   // parsed, so an anonymous caller learns nothing about validation rules.

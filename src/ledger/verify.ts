@@ -21,7 +21,8 @@ const SIGNED = sql`case when p.direction = 'credit' then p.amount_minor else -p.
  * 2. every posting is in its account's currency and its entry's currency;
  * 3. every stored balance equals the sum of its account's postings;
  * 4. every posting's balance-after equals the running sum of its account's postings;
- * 5. no customer balance is negative.
+ * 5. no customer balance is negative;
+ * 6. no account's pending, unexpired holds exceed its balance.
  */
 export async function verifyLedger(db: Db): Promise<VerifyResult> {
   const countRow = await sql<{ entries: bigint; postings: bigint; accounts: bigint }>`
@@ -120,6 +121,23 @@ export async function verifyLedger(db: Db): Promise<VerifyResult> {
   if (overdrawn !== undefined) {
     return fail(
       `customer account ${overdrawn.account_number} has a negative balance ${overdrawn.balance_minor}`,
+    );
+  }
+
+  const now = new Date().toISOString();
+  const overHeld = await sql<{ account_number: string; balance_minor: bigint; held: bigint }>`
+    select a.account_number, a.balance_minor, cast(sum(h.amount_minor) as bigint) as held
+    from holds h
+    join accounts a on a.id = h.account_id
+    where h.status = 'pending' and h.expires_at > ${now}
+    group by a.id, a.account_number, a.balance_minor
+    having sum(h.amount_minor) > a.balance_minor
+    order by a.id
+    limit 1`.execute(db);
+  const held = overHeld.rows[0];
+  if (held !== undefined) {
+    return fail(
+      `account ${held.account_number} has pending holds of ${held.held} minor units but a balance of ${held.balance_minor}`,
     );
   }
 

@@ -5,6 +5,7 @@ import { isReadingStaff } from '../auth/roles.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Db } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
+import { pendingHoldsOf } from '../holds/holds-repository.ts';
 import { authenticate, principalOf } from '../http/auth-guard.ts';
 import { AccountSchema, errorResponses, Security } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
@@ -76,6 +77,12 @@ export function registerStaffCustomerRoutes(
         db,
         customers.map((c) => c.id),
       );
+      // The teller sees what the customer may spend: the balance less pending holds.
+      const held = await pendingHoldsOf(
+        db,
+        [...accounts.values()].flat().map((a) => a.id),
+        new Date().toISOString(),
+      );
       return {
         data: customers.map((c) => ({
           id: c.id,
@@ -83,7 +90,7 @@ export function registerStaffCustomerRoutes(
           fullName: c.fullName,
           email: c.email,
           locked: c.lockedAt !== null,
-          accounts: (accounts.get(c.id) ?? []).map(toAccountView),
+          accounts: (accounts.get(c.id) ?? []).map((a) => toAccountView(a, held.get(a.id))),
         })),
       };
     },

@@ -49,7 +49,77 @@ export interface TransferCommand extends CommandBase {
   preAuthorisedBy?: { standingOrderId: string };
 }
 
-export type MoneyCommand = DepositCommand | WithdrawalCommand | TransferCommand;
+/** Tellers and admins reserve money on an account (src/ledger/commands/hold-place.ts). */
+export interface HoldPlaceCommand extends CommandBase {
+  kind: 'hold_place';
+  /** Chosen before the batch so an idempotent replay answers the same hold. */
+  holdId: string;
+  expiresAt: string;
+}
+
+/** Posts (part of) a pending hold to an account or to the bank's settlement account. */
+export interface HoldCaptureCommand extends CommandBase {
+  kind: 'hold_capture';
+  holdId: string;
+  /** Null: the bank's settlement system account of the hold's currency. */
+  toAccountNumber: string | null;
+  /** The capture was asked for this amount; null: the whole hold. */
+  requestedMinor: bigint | null;
+  /**
+   * Set when an outbound payment settles (src/payments/): its customer's PIN was checked
+   * when it was made, the money goes to the bank's clearing account, the payment is settled.
+   */
+  forPayment?: { paymentId: string };
+}
+
+/** Releases a pending hold. */
+export interface HoldVoidCommand extends CommandBase {
+  kind: 'hold_void';
+  holdId: string;
+  /** Set when an outbound payment is rejected or given up: it takes that status. */
+  forPayment?: { paymentId: string; status: 'rejected' | 'failed'; reason: string };
+}
+
+/**
+ * A payment to another bank (src/ledger/commands/payment.ts): the customer's PIN, a hold for
+ * the amount and the payment row, in one batch; the dispatcher submits it afterwards.
+ */
+export interface PaymentCommand extends CommandBase {
+  kind: 'payment';
+  pin: string | null;
+  paymentId: string;
+  holdId: string;
+  expiresAt: string;
+  beneficiary: { name: string; bankCode: string; accountNumber: string };
+  reference: string | null;
+}
+
+/**
+ * Money another bank sent to one of our accounts, posted from the clearing account
+ * (src/ledger/commands/payment-credit.ts) on the network's verified event.
+ */
+export interface PaymentCreditCommand extends CommandBase {
+  kind: 'payment_credit';
+  paymentId: string;
+  networkPaymentId: string;
+  from: { name: string; bankCode: string; accountNumber: string };
+  reference: string | null;
+  /**
+   * Set when this credit is a settled outbound payment coming back: that payment becomes
+   * `returned` (in the same transaction) instead of a new inbound payment being recorded.
+   */
+  returnOf?: { paymentId: string; reason: string };
+}
+
+export type MoneyCommand =
+  | DepositCommand
+  | WithdrawalCommand
+  | TransferCommand
+  | HoldPlaceCommand
+  | HoldCaptureCommand
+  | HoldVoidCommand
+  | PaymentCommand
+  | PaymentCreditCommand;
 export type CommandKindName = MoneyCommand['kind'];
 
 /** Why a command was refused: a stable code, a message for the caller, the field at fault. */
@@ -78,10 +148,47 @@ export type CommandOutcome =
   | { ok: true; transaction: TransactionView; replayed: boolean }
   | { ok: false; error: Refusal; replayed: boolean };
 
+/** What became of a command whose kind posts nothing and answers a hold (place, void). */
+export type HoldOutcome =
+  | { ok: true; transaction: null; hold: HoldView; replayed: boolean }
+  | { ok: false; error: Refusal; replayed: boolean };
+
+export type AnyOutcome = CommandOutcome | HoldOutcome;
+
 /** An outcome as stored under an idempotency key (without `replayed`). */
 export type StoredOutcome =
   | { ok: true; transaction: TransactionView }
+  | { ok: true; transaction: null; hold: HoldView }
   | { ok: false; error: Refusal };
+
+/** The contract's `hold`, as a command kind without postings answers it. */
+export interface HoldView {
+  id: string;
+  accountNumber: string;
+  amount: string;
+  currency: string;
+  status: 'pending' | 'captured' | 'voided' | 'expired';
+  capturedAmount: string;
+  description: string | null;
+  expiresAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A hold as a batch reads it under its account's lock (src/holds/holds-repository.ts). */
+export interface LockedHold {
+  id: string;
+  accountId: bigint;
+  accountNumber: string;
+  amountMinor: bigint;
+  currency: string;
+  status: HoldView['status'];
+  capturedMinor: bigint;
+  description: string | null;
+  expiresAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
 
 /**
  * An account as a batch holds it under its row lock. `balanceMinor` and
@@ -89,7 +196,7 @@ export type StoredOutcome =
  * command in the batch sees the change.
  */
 export interface LockedAccount extends AccountRecord {
-  /** Sum of the account's pending holds. Holds do not exist yet, so it is always 0n. */
+  /** Sum of the account's pending, unexpired holds (read under the account's lock). */
   pendingHoldsMinor: bigint;
 }
 
@@ -154,6 +261,8 @@ export interface BatchState {
    * builds from the rows it writes), written last in the batch's transaction.
    */
   events: NewEvent[];
+  /** Holds the commands name, and the pending holds of the locked accounts, by id. */
+  holds: Map<string, LockedHold>;
 }
 
 export interface PendingKey {
@@ -193,5 +302,16 @@ export interface CommandKind<C extends MoneyCommand = MoneyCommand> {
    * (which must sum to zero), or refuses. Planning changes nothing: the engine applies the
    * postings to the running balances.
    */
-  plan(context: KindContext, command: C): Refusal | PostingPlan[];
+  plan(context: KindContext, command: C): Refusal | PostingPlan[] | KindResult;
+  /** The journal entry kind its postings are written as (default: the command's kind). */
+  entryKind?: JournalEntriesTable['kind'];
+}
+
+/**
+ * What a kind plans when it answers something other than its transaction: a hold. With
+ * no postings, the outcome is the hold alone.
+ */
+export interface KindResult {
+  postings: PostingPlan[];
+  hold: HoldView;
 }

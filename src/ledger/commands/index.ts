@@ -1,5 +1,10 @@
 import type { CommandKind, CommandKindName, MoneyCommand } from './command.ts';
 import { deposit } from './deposit.ts';
+import { holdCapture } from './hold-capture.ts';
+import { holdPlace } from './hold-place.ts';
+import { holdVoid } from './hold-void.ts';
+import { payment } from './payment.ts';
+import { paymentCredit } from './payment-credit.ts';
 import { transfer } from './transfer.ts';
 import { withdrawal } from './withdrawal.ts';
 
@@ -8,6 +13,11 @@ const KINDS: { [K in CommandKindName]: CommandKind<Extract<MoneyCommand, { kind:
   deposit,
   withdrawal,
   transfer,
+  hold_place: holdPlace,
+  hold_capture: holdCapture,
+  hold_void: holdVoid,
+  payment,
+  payment_credit: paymentCredit,
 };
 
 export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
