@@ -20,6 +20,9 @@ import { registerAuthRoutes } from './auth/routes.ts';
 import type { Secrets } from './auth/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
+import { ControlsService } from './controls/controls-service.ts';
+import { limitsConfigOf, thresholdsOf } from './controls/limits.ts';
+import { registerControlsRoutes } from './controls/routes.ts';
 import { type DatabaseHandle, ping } from './db/database.ts';
 import { CorebankError } from './errors.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
@@ -152,6 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     engine: database.engine,
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
+    limits: limitsConfigOf(config.controls),
   });
   const batcher = new CommandBatcher(
     database.db,
@@ -162,10 +166,21 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   bindMfaKeys(database.db, secrets.pinPepper);
   const mfa = new MfaService({ db: database.db, engine: database.engine });
   const accounts = new AccountsService(database.db);
+  // Controls (issue #13): daily limits (in the engine above), approvals and reversals.
+  const controls = new ControlsService({
+    db: database.db,
+    engine: database.engine,
+    ledger: engine,
+    limits: limitsConfigOf(config.controls),
+  });
   const money = new MoneyService({
     db: database.db,
     batcher,
     maxAmountMajor: config.maxAmountMajor,
+    largeDeposits: {
+      thresholds: thresholdsOf(config.controls.dualControlThreshold),
+      request: (command) => controls.requestLargeDeposit(command),
+    },
   });
 
   registerMetrics(app, batcher);
@@ -174,6 +189,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerMfaRoutes(app, mfa, tokens);
   registerAccountRoutes(app, { accounts, tokens });
   registerMoneyRoutes(app, { money, tokens });
+  registerControlsRoutes(app, { controls, tokens });
   registerCurrencyRoutes(app);
   registerAdminRoutes(app, {
     admin: new AdminService({

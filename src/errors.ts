@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   'NOT_ACCEPTABLE',
   'BENEFICIARY_NOT_SUPPORTED',
   'STANDING_ORDER_LIMIT_REACHED',
+  'LIMIT_EXCEEDED',
+  'SAME_PERSON',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

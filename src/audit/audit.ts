@@ -20,6 +20,11 @@ export const AUDIT_ACTIONS = [
   'account.unfrozen',
   'money.staff_deposit',
   'money.staff_withdrawal',
+  'money.reversal',
+  'limits.changed',
+  'approval.requested',
+  'approval.approved',
+  'approval.rejected',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -6,6 +6,7 @@ import { sessionsMigration } from './migrations/0003-sessions.ts';
 import { mfaMigration } from './migrations/0004-mfa.ts';
 import { statementsStandingOrdersMigration } from './migrations/0009-statements-standing-orders.ts';
 import { networkWebhookIdsMigration } from './migrations/0010-network-webhook-ids.ts';
+import { controlsMigration } from './migrations/0015-controls.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -20,6 +21,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0004-mfa': mfaMigration(handle.engine),
     '0009-statements-standing-orders': statementsStandingOrdersMigration(handle.engine),
     '0010-network-webhook-ids': networkWebhookIdsMigration(handle.engine),
+    '0015-controls': controlsMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

@@ -34,6 +34,8 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   NOT_ACCEPTABLE: 406,
   BENEFICIARY_NOT_SUPPORTED: 422,
   STANDING_ORDER_LIMIT_REACHED: 409,
+  LIMIT_EXCEEDED: 422,
+  SAME_PERSON: 403,
 };
 
 const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
@@ -68,6 +70,8 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   NOT_ACCEPTABLE: 'No acceptable representation',
   BENEFICIARY_NOT_SUPPORTED: 'Payments to other banks are not available yet',
   STANDING_ORDER_LIMIT_REACHED: 'Too many standing orders',
+  LIMIT_EXCEEDED: 'Daily limit exceeded',
+  SAME_PERSON: 'A second person must decide',
 };
 
 export interface Problem {

@@ -1,4 +1,5 @@
 import { lockAccounts } from '../accounts/accounts-repository.ts';
+import { businessDayOf, type DailyLimitsConfig, readDailyOutgoing } from '../controls/limits.ts';
 import type { Engine, Trx } from '../db/database.ts';
 import { findIdempotencyKeys, idempotencyMapKey, lockUserGates } from './batch-repository.ts';
 import {
@@ -8,14 +9,15 @@ import {
   type KindContext,
   type LockedAccount,
   type MoneyCommand,
+  type PlannedEntry,
   type PlannedPosting,
   type Refusal,
   refuse,
   type StoredOutcome,
 } from './commands/command.ts';
-import { kindOf } from './commands/index.ts';
+import { kindOf, outgoingKindNames } from './commands/index.ts';
 import { persistBatch } from './persist.ts';
-import { accessTo, pinIsRight, userNotLocked } from './rules.ts';
+import { accessTo, pinIsRight, userNotLocked, withinDailyLimit } from './rules.ts';
 import { toTransactionView } from './transaction-view.ts';
 
 export type {
@@ -23,6 +25,7 @@ export type {
   DepositCommand,
   MoneyCommand,
   OutcomeError,
+  ReversalCommand,
   TransferCommand,
   WithdrawalCommand,
 } from './commands/command.ts';
@@ -31,6 +34,8 @@ export interface LedgerEngineDeps {
   engine: Engine;
   pinPepper: Buffer;
   pinMaxAttempts: number;
+  /** Daily outgoing limits (src/controls/limits.ts); absent: no limits. */
+  limits?: DailyLimitsConfig;
 }
 
 function failure(refusal: Refusal): StoredOutcome {
@@ -47,9 +52,22 @@ async function readBatch(
   trx: Trx,
   engine: Engine,
   commands: readonly MoneyCommand[],
+  limits: DailyLimitsConfig | undefined,
 ): Promise<BatchState> {
+  const now = new Date();
   const userIds = [...new Set(commands.map((c) => c.actor.userId))].sort();
   const gates = await lockUserGates(trx, engine, userIds);
+  if (limits !== undefined) {
+    // Today's outgoing totals, read under the user locks just taken (issue #13).
+    const outgoing = await readDailyOutgoing(
+      trx,
+      userIds,
+      outgoingKindNames(),
+      businessDayOf(now.getTime(), limits.timeZone),
+      limits,
+    );
+    for (const [userId, gate] of gates) gate.dailyOutgoing = outgoing.get(userId);
+  }
   const keys: BatchState['keys'] = await findIdempotencyKeys(
     trx,
     commands.flatMap((c) =>
@@ -66,7 +84,7 @@ async function readBatch(
   for (const [number, record] of records)
     accounts.set(number, { ...record, pendingHoldsMinor: 0n });
   return {
-    now: new Date().toISOString(),
+    now: now.toISOString(),
     gates,
     keys,
     accounts,
@@ -102,7 +120,7 @@ export class LedgerEngine {
 
   async applyAll(trx: Trx, commands: readonly MoneyCommand[]): Promise<CommandOutcome[]> {
     if (commands.length === 0) return [];
-    const batch = await readBatch(trx, this.#deps.engine, commands);
+    const batch = await readBatch(trx, this.#deps.engine, commands, this.#deps.limits);
     const outcomes = commands.map((command) => this.#apply(batch, command));
     await persistBatch(trx, this.#deps.engine, batch);
     // Successful outcomes were filled in with their ids by the persist step.
@@ -160,7 +178,15 @@ export class LedgerEngine {
       if (wrong !== null) return failure(wrong);
     }
 
+    // Daily outgoing limits bind what customers send from their own accounts.
+    const limited = access === 'owner' && kind.outgoing;
+    if (limited) {
+      const over = withinDailyLimit(gate, command.currency, command.amountMinor);
+      if (over !== null) return failure(over);
+    }
     const outcome = this.#move({ batch, account, access }, command);
+    const today = gate.dailyOutgoing?.get(command.currency);
+    if (limited && outcome.ok && today !== undefined) today.usedMinor += command.amountMinor;
     if (access === 'staff' && kind.staffAction !== null) {
       // Staff move money on accounts that are not theirs: every attempt is audited, in the
       // same transaction as the movement it describes.
@@ -189,7 +215,9 @@ export class LedgerEngine {
 
   /** Runs the kind's rules, applies its postings to the running balances, plans the entry. */
   #move(context: KindContext, command: MoneyCommand): StoredOutcome {
-    const plan = kindOf(command).plan(context, command);
+    const kind = kindOf(command);
+    const entryKind = kind.entryKind?.(command) ?? (command.kind as PlannedEntry['kind']);
+    const plan = kind.plan(context, command);
     if (isRefusal(plan)) return failure(plan);
     const postings: PlannedPosting[] = plan.map((leg) => ({
       ...leg,
@@ -211,7 +239,7 @@ export class LedgerEngine {
       transaction: toTransactionView({
         postingId: 0n,
         accountNumber: own.account.accountNumber,
-        entryKind: command.kind,
+        entryKind,
         direction: own.direction,
         amountMinor: own.amountMinor,
         currency: own.account.currency,
@@ -222,7 +250,7 @@ export class LedgerEngine {
       }),
     };
     context.batch.entries.push({
-      kind: command.kind,
+      kind: entryKind,
       currency: command.currency,
       amountMinor: command.amountMinor,
       description: command.description,

@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type TObject, Type } from 'typebox';
 import type { TokenService } from '../auth/tokens.ts';
+import type { ApprovalView } from '../controls/controls-service.ts';
+import { ApprovalSchema } from '../controls/schemas.ts';
 import { CorebankError } from '../errors.ts';
 import { authenticatedRoutes, principalOf } from '../http/auth-guard.ts';
 import {
@@ -16,7 +18,7 @@ import {
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
 import type { CommandKindName, CommandOutcome } from './commands/command.ts';
-import type { MoneyRequest, MoneyService } from './money-service.ts';
+import type { MoneyRequest, MoneyService, PendingApproval } from './money-service.ts';
 import type { TransactionView } from './transaction-view.ts';
 
 /**
@@ -39,6 +41,7 @@ function moneySchema(summary: string, body: TObject) {
       body,
       response: {
         201: TransactionSchema,
+        202: ApprovalSchema,
         ...errorResponses(400, 401, 403, 404, 409, 413, 422, 423),
       },
     },
@@ -50,7 +53,15 @@ function moneySchema(summary: string, body: TObject) {
  * outcome (same Idempotency-Key, same request) is answered exactly as the first time and
  * marked with `Idempotent-Replayed: true`.
  */
-function answer(reply: FastifyReply, outcome: CommandOutcome): TransactionView {
+function answer(
+  reply: FastifyReply,
+  outcome: CommandOutcome | PendingApproval,
+): TransactionView | ApprovalView {
+  if ('pendingApproval' in outcome) {
+    // A staff deposit above DUAL_CONTROL_THRESHOLD: nothing posted yet (issue #13).
+    reply.status(202);
+    return outcome.pendingApproval;
+  }
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
   if (!outcome.ok) {
     throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
@@ -71,10 +82,11 @@ export function registerMoneyRoutes(
 ): void {
   const { money } = services;
   const submit =
-    (kind: CommandKindName) => async (request: MoneyRouteRequest, reply: FastifyReply) =>
+    (kind: Exclude<CommandKindName, 'reversal'>) =>
+    async (request: MoneyRouteRequest, reply: FastifyReply) =>
       answer(
         reply,
-        await money.submit(
+        await money.submitOrHold(
           kind,
           principalOf(request),
           request.params.accountNumber,

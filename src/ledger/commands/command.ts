@@ -48,7 +48,24 @@ export interface TransferCommand extends CommandBase {
   preAuthorisedBy?: { standingOrderId: string };
 }
 
-export type MoneyCommand = DepositCommand | WithdrawalCommand | TransferCommand;
+/**
+ * The reversal of a journal entry (src/ledger/commands/reversal.ts). `accountNumber` is the
+ * first customer account of the original, whose leg comes first in `legs`.
+ */
+export interface ReversalCommand extends CommandBase {
+  kind: 'reversal';
+  originalEntryId: bigint;
+  originalKind: JournalEntriesTable['kind'];
+  /** The original's postings; the reversal mirrors each one. */
+  legs: Array<{
+    accountNumber: string;
+    direction: PostingsTable['direction'];
+    amountMinor: bigint;
+    counterpartyNumber: string;
+  }>;
+}
+
+export type MoneyCommand = DepositCommand | WithdrawalCommand | TransferCommand | ReversalCommand;
 export type CommandKindName = MoneyCommand['kind'];
 
 /** Why a command was refused: a stable code, a message for the caller, the field at fault. */
@@ -180,6 +197,8 @@ export interface CommandKind<C extends MoneyCommand = MoneyCommand> {
   needsPin: boolean;
   /** Whether it takes money out of the command's account (daily limits apply). */
   outgoing: boolean;
+  /** The journal entry kind it writes, when not its own name (a reversal keeps the original's). */
+  entryKind?: (command: C) => JournalEntriesTable['kind'];
   /** Every account number it reads and locks, its own included. */
   locks(command: C): string[];
   /**

@@ -1,5 +1,6 @@
 import type { CommandKind, CommandKindName, MoneyCommand } from './command.ts';
 import { deposit } from './deposit.ts';
+import { reversal } from './reversal.ts';
 import { transfer } from './transfer.ts';
 import { withdrawal } from './withdrawal.ts';
 
@@ -8,6 +9,7 @@ const KINDS: { [K in CommandKindName]: CommandKind<Extract<MoneyCommand, { kind:
   deposit,
   withdrawal,
   transfer,
+  reversal,
 };
 
 export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
@@ -16,4 +18,9 @@ export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
 
 export function kindNamed(name: CommandKindName): CommandKind {
   return KINDS[name] as unknown as CommandKind;
+}
+
+/** Kinds that take money out of the command's account: daily limits count them. */
+export function outgoingKindNames(): CommandKindName[] {
+  return (Object.keys(KINDS) as CommandKindName[]).filter((name) => KINDS[name].outgoing);
 }
