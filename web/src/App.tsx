@@ -8,8 +8,10 @@ import {
   signOut,
 } from './api/client';
 import { AdminPage } from './pages/Admin';
+import { ApprovalsPage } from './pages/Approvals';
 import { LoginPage, RegisterPage } from './pages/Auth';
 import { DashboardPage } from './pages/Dashboard';
+import { LimitsPage } from './pages/Limits';
 import { MovePage } from './pages/Move';
 import { SecurityPage } from './pages/Security';
 import { StandingOrdersPage } from './pages/StandingOrders';
@@ -66,6 +68,8 @@ export function App() {
       '/standing-orders': 'Standing orders',
       '/security': 'Security',
       '/admin': 'Staff',
+      '/approvals': 'Approvals',
+      '/limits': 'Limits',
     };
     document.title = `${titles[path] ?? 'Corebank'} · Corebank`;
   }, [path]);
@@ -117,8 +121,12 @@ export function App() {
     ['/statements', 'Statements'],
     ['/standing-orders', 'Standing orders'],
     ['/security', 'Security'],
+    ['/limits', 'Limits'],
   ];
   if (staff) nav.push(['/admin', 'Staff']);
+  if (me.roles.includes('admin') || me.roles.includes('auditor')) {
+    nav.push(['/approvals', 'Approvals']);
+  }
 
   let page: React.ReactNode;
   if (path.startsWith('/admin')) {
@@ -131,7 +139,9 @@ export function App() {
         <Link to="/">Back to your accounts</Link>
       </section>
     );
-  } else if (path === '/move') page = <MovePage />;
+  } else if (path === '/approvals' && staff) page = <ApprovalsPage me={me} />;
+  else if (path === '/limits') page = <LimitsPage />;
+  else if (path === '/move') page = <MovePage />;
   else if (path === '/transfer') page = <TransferPage />;
   else if (path === '/transactions') page = <TransactionsPage />;
   else if (path === '/statements') page = <StatementsPage />;

@@ -270,6 +270,8 @@ export interface paths {
             counterpartyAccount: string | null;
             description: string | null;
             createdAt: string;
+            reversalOf?: string;
+            reversedBy?: string;
           };
         };
         };
@@ -516,6 +518,8 @@ export interface paths {
               counterpartyAccount: string | null;
               description: string | null;
               createdAt: string;
+              reversalOf?: string;
+              reversedBy?: string;
             }>;
           };
           "text/csv": string;
@@ -583,6 +587,8 @@ export interface paths {
               counterpartyAccount: string | null;
               description: string | null;
               createdAt: string;
+              reversalOf?: string;
+              reversedBy?: string;
             }>;
             nextCursor: string | null;
           };
@@ -653,6 +659,8 @@ export interface paths {
             counterpartyAccount: string | null;
             description: string | null;
             createdAt: string;
+            reversalOf?: string;
+            reversedBy?: string;
           };
         };
         };
@@ -748,6 +756,8 @@ export interface paths {
             counterpartyAccount: string | null;
             description: string | null;
             createdAt: string;
+            reversalOf?: string;
+            reversedBy?: string;
           };
         };
         };
@@ -934,11 +944,298 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/api/v1/admin/approvals": {
+    get: {
+      parameters: {
+        query?: {
+          status?: "pending" | "approved" | "rejected";
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              id: string;
+              kind: "reversal" | "large_deposit";
+              status: "pending" | "approved" | "rejected";
+              requestedBy: string;
+              requestedByUsername: string | null;
+              decidedBy: string | null;
+              decidedByUsername: string | null;
+              reason: string | null;
+              decisionReason: string | null;
+              createdAt: string;
+              decidedAt: string | null;
+              subject: Record<string, unknown>;
+              result: {
+                transactionId: string;
+              } | null;
+            }>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/approvals/{id}": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/approvals/{id}/approve": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            otp?: string;
+          } | null;
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/approvals/{id}/reject": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            reason: string;
+            otp?: string;
+          };
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
   "/api/v1/admin/audit-events": {
     get: {
       parameters: {
         query?: {
-          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal";
+          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal" | "money.reversal" | "limits.changed" | "approval.requested" | "approval.approved" | "approval.rejected";
           actor?: string;
           target?: string;
           outcome?: "success" | "failure" | "denied";
@@ -1073,6 +1370,8 @@ export interface paths {
               counterpartyAccount: string | null;
               description: string | null;
               createdAt: string;
+              reversalOf?: string;
+              reversedBy?: string;
             }>;
             nextCursor: string | null;
           };
@@ -1100,6 +1399,84 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/transactions/{id}/reversal": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            reason: string;
+            otp?: string;
+          };
+        };
+      };
+      responses: {
+        202: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
     delete?: never;
     patch?: never;
   };
@@ -1157,6 +1534,69 @@ export interface paths {
       };
     };
     put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/users/{userId}/limits": {
+    get?: never;
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          userId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            dailyOutgoing: Record<string, unknown>;
+            otp?: string;
+          };
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            userId: string;
+            businessDay: string;
+            timeZone: string;
+            dailyOutgoing: Record<string, unknown>;
+            usedToday: Record<string, unknown>;
+            remainingToday: Record<string, unknown>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
     post?: never;
     delete?: never;
     patch?: never;
@@ -1573,6 +2013,42 @@ export interface paths {
             mfaEnabled: boolean;
             locked: boolean;
             createdAt: string;
+          };
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/me/limits": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            userId: string;
+            businessDay: string;
+            timeZone: string;
+            dailyOutgoing: Record<string, unknown>;
+            usedToday: Record<string, unknown>;
+            remainingToday: Record<string, unknown>;
           };
         };
         };
