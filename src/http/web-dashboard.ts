@@ -10,7 +10,8 @@ export const WEB_DIST_DIR = path.resolve(import.meta.dirname, '..', '..', 'web',
  * The dashboard's own page URLs, which a reload or a bookmark sends to the server. Only
  * these answer index.html; every other unknown path keeps the API's 404 problem document.
  */
-const PAGE_PATH = /^\/(login|register|move|transfer|transactions|security|admin)(\/[a-z-]+)?\/?$/;
+const PAGE_PATH =
+  /^\/(login|register|move|transfer|transactions|security|admin|approvals|limits)(\/[a-z-]+)?\/?$/;
 
 /**
  * Serves the built web dashboard at `/`, when there is one: the API starts without a web

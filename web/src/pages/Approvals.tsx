@@ -18,6 +18,7 @@ export function ApprovalsPage({ me }: { me: Me }) {
   const [rows, setRows] = useState<Approvals | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  const [rejectReason, setRejectReason] = useState('');
 
   const load = useCallback(async () => {
     const query = status === '' ? {} : { status: status as 'pending' };
@@ -43,7 +44,7 @@ export function ApprovalsPage({ me }: { me: Me }) {
           })
         : await api.POST('/api/v1/admin/approvals/{id}/reject', {
             params: { path: { id } },
-            body: { reason: window.prompt('Why is this rejected?') ?? 'rejected' },
+            body: { reason: rejectReason.trim() || 'rejected without a stated reason' },
           });
     if (result.data !== undefined) {
       setDone(verdict === 'approve' ? 'Approved and applied.' : 'Rejected.');
@@ -72,6 +73,15 @@ export function ApprovalsPage({ me }: { me: Me }) {
             { value: '', label: 'All' },
           ]}
         />
+        {isAdmin ? (
+          <Field
+            label="Reason for a rejection"
+            name="rejectReason"
+            value={rejectReason}
+            onChange={setRejectReason}
+            maxLength={200}
+          />
+        ) : null}
         <ErrorMessage problem={problem} />
         {done ? <Success>{done}</Success> : null}
         {rows === null ? (
