@@ -6,6 +6,7 @@ import Fastify from 'fastify';
 import { Type } from 'typebox';
 import { AccountsService } from './accounts/accounts-service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
+import type { StaffStepUp } from './admin/access.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { StaffActions } from './admin/staff-actions.ts';
 import { StaffReads } from './admin/staff-reads.ts';
@@ -17,6 +18,9 @@ import {
 import type { Secrets } from './auth/secrets.ts';
 import { registerRefreshCookie } from './auth/sessions/refresh-cookie.ts';
 import type { Config } from './config.ts';
+import { ControlsService } from './controls/controls-service.ts';
+import { limitsConfigOf, thresholdsOf } from './controls/limits.ts';
+import { registerControlsRoutes } from './controls/routes.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { registerEvents } from './events/register.ts';
 import { registerHolds } from './holds/register.ts';
@@ -147,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     engine: database.engine,
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
+    limits: limitsConfigOf(config.controls),
   });
   const batcher = new CommandBatcher(
     database.db,
@@ -154,18 +159,32 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     batcherOptionsOf(config, database.engine),
   );
   const accounts = new AccountsService(database.db);
-  const money = new MoneyService({
-    db: database.db,
-    batcher,
-    maxAmountMajor: config.maxAmountMajor,
-  });
-
   const staffActions = new StaffActions({
     db: database.db,
     engine: database.engine,
     mfa: authServices.mfa,
     guard: authServices.guard,
   });
+  const stepUp: StaffStepUp = (principal, action, target, otp, ip) =>
+    staffActions.assertStepUp(principal, action, target ?? '', { otp, ip, reason: null });
+  // Controls (issue #13): daily limits (in the engine above), approvals and reversals.
+  const controls = new ControlsService({
+    db: database.db,
+    engine: database.engine,
+    ledger: engine,
+    limits: limitsConfigOf(config.controls),
+    stepUp,
+  });
+  const money = new MoneyService({
+    db: database.db,
+    batcher,
+    maxAmountMajor: config.maxAmountMajor,
+    largeDeposits: {
+      thresholds: thresholdsOf(config.controls.dualControlThreshold),
+      request: (command) => controls.requestLargeDeposit(command),
+    },
+  });
+
   // Events for other systems: outbox pull API, webhooks, NATS publisher (src/events/).
   const eventMetrics = registerEvents(app, {
     config,
@@ -173,14 +192,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     secrets,
     tokens,
     batcher,
-    stepUp: (principal, action, target, otp, ip) =>
-      staffActions.assertStepUp(principal, action, target ?? '', { otp, ip, reason: null }),
+    stepUp,
   });
 
   registerMetrics(app, batcher, config, eventMetrics);
   registerAuthApi(app, authServices);
   registerAccountRoutes(app, { accounts, tokens });
   registerMoneyRoutes(app, { money, tokens });
+  registerControlsRoutes(app, { controls, tokens });
   registerCurrencyRoutes(app);
   registerAdminRoutes(app, {
     reads: new StaffReads({ db: database.db, maxAmountMajor: config.maxAmountMajor }),

@@ -96,6 +96,16 @@ export interface Config {
     | undefined;
   /** IANA time zone whose calendar months statements cover (default UTC). */
   statementTimeZone: string;
+  /**
+   * Controls (src/controls/): default daily outgoing limit per currency (decimal strings in
+   * major units; a currency not listed has no default limit), the staff deposit amount per
+   * currency above which a second person must approve, and the time zone of the business day.
+   */
+  controls: {
+    dailyOutgoingLimit: Record<string, string>;
+    dualControlThreshold: Record<string, string>;
+    businessTimeZone: string;
+  };
   /** The in-process standing-order scheduler (src/standing-orders/scheduler.ts). */
   standingOrders: {
     schedulerEnabled: boolean;
@@ -185,6 +195,20 @@ function text(env: Env, name: string, fallback: string): string {
 function optional(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** `USD=5000.00,EUR=2500` → {USD: '5000.00', EUR: '2500'}; amounts are checked per currency. */
+function perCurrency(env: Env, name: string, fallback: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of text(env, name, fallback).split(',')) {
+    if (item.trim() === '') continue;
+    const match = /^\s*([A-Z]{3})\s*=\s*(\d{1,15}(?:\.\d{1,8})?)\s*$/.exec(item);
+    if (match?.[1] === undefined || match[2] === undefined) {
+      throw new ConfigError(`${name} must look like USD=5000.00,EUR=2500.00, got "${item}"`);
+    }
+    out[match[1]] = match[2];
+  }
+  return out;
 }
 
 /**
@@ -378,6 +402,17 @@ export function loadConfig(env: Env = process.env): Config {
   } catch {
     throw new ConfigError(`STATEMENT_TIME_ZONE "${statementTimeZone}" is not an IANA time zone`);
   }
+  const businessTimeZone = text(env, 'BUSINESS_TIME_ZONE', 'UTC');
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: businessTimeZone });
+  } catch {
+    throw new ConfigError(`BUSINESS_TIME_ZONE "${businessTimeZone}" is not an IANA time zone`);
+  }
+  const controls = {
+    dailyOutgoingLimit: perCurrency(env, 'DAILY_OUTGOING_LIMIT', ''),
+    dualControlThreshold: perCurrency(env, 'DUAL_CONTROL_THRESHOLD', ''),
+    businessTimeZone,
+  };
   const schedulerSwitch = text(env, 'STANDING_ORDERS_SCHEDULER', 'on');
   if (schedulerSwitch !== 'on' && schedulerSwitch !== 'off') {
     throw new ConfigError(`STANDING_ORDERS_SCHEDULER must be on or off, got "${schedulerSwitch}"`);
@@ -466,6 +501,7 @@ export function loadConfig(env: Env = process.env): Config {
     bankCode,
     paymentNetwork,
     statementTimeZone,
+    controls,
     standingOrders: {
       schedulerEnabled: schedulerSwitch === 'on',
       pollIntervalMs: integer(env, 'STANDING_ORDERS_POLL_INTERVAL_MS', 60_000, 50, 3_600_000),

@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'STANDING_ORDER_LIMIT_REACHED',
   'HOLD_NOT_PENDING',
   'HOLD_EXPIRED',
+  'LIMIT_EXCEEDED',
+  'SAME_PERSON',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -51,11 +51,12 @@ const SECTIONS: Record<Role, string[]> = {
     'Transactions',
     'Statements',
     'Standing orders',
+    'Limits',
     'Security',
   ],
   teller: ['Cash desk', 'Security'],
-  admin: ['Oversight', 'Cash desk', 'Security'],
-  auditor: ['Oversight', 'Customers', 'Security'],
+  admin: ['Oversight', 'Approvals', 'Cash desk', 'Security'],
+  auditor: ['Oversight', 'Approvals', 'Customers', 'Security'],
 };
 const HOME: Record<Role, { path: string; heading: string }> = {
   customer: { path: '/', heading: 'Hello, Carla' },

@@ -24,7 +24,24 @@ export type AdminActionName =
   | 'account.frozen'
   | 'account.unfrozen'
   | 'webhook.endpoint_created'
-  | 'webhook.endpoint_deleted';
+  | 'webhook.endpoint_deleted'
+  | 'limits.changed'
+  | 'approval.requested'
+  | 'approval.approved'
+  | 'approval.rejected';
+
+/**
+ * The staff step-up check (the admin's one-time code, with the shared back-off and lock of
+ * every password and code check, a refusal audited as denied): StaffActions.assertStepUp,
+ * passed to the other services whose staff actions take a code (webhooks, controls).
+ */
+export type StaffStepUp = (
+  principal: Principal,
+  action: AdminActionName,
+  target: string | null,
+  otp: string | undefined,
+  ip: string | null,
+) => Promise<void>;
 
 export function toAdminUserView(user: AdminUserRecord): AdminUserView {
   return {

@@ -25,6 +25,11 @@ export const AUDIT_ACTIONS = [
   'money.staff_hold_placed',
   'money.staff_hold_captured',
   'money.staff_hold_voided',
+  'money.reversal',
+  'limits.changed',
+  'approval.requested',
+  'approval.approved',
+  'approval.rejected',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

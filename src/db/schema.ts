@@ -296,6 +296,39 @@ export interface PaymentsTable {
   updated_at: Timestamp;
 }
 
+export interface UserLimitsTable {
+  user_id: string;
+  currency: string;
+  daily_outgoing_minor: bigint;
+  updated_by: string;
+  updated_at: Timestamp;
+}
+
+export interface ApprovalsTable {
+  id: string;
+  kind: 'reversal' | 'large_deposit';
+  status: 'pending' | 'approved' | 'rejected';
+  requested_by: string;
+  reason: string | null;
+  /** JSON: what is to be done (the transaction to reverse, the deposit to make). */
+  subject: string;
+  /** What the request is about (`entry:<id>`, `account:<number>`): one pending per subject. */
+  subject_key: string;
+  decided_by: string | null;
+  decision_reason: string | null;
+  /** JSON: the effect once applied (the transaction posted). */
+  result: string | null;
+  created_at: Timestamp;
+  decided_at: Timestamp | null;
+}
+
+export interface ReversalsTable {
+  original_entry_id: bigint;
+  reversal_entry_id: bigint;
+  approval_id: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
@@ -321,4 +354,7 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   holds: HoldsTable;
   payments: PaymentsTable;
+  user_limits: UserLimitsTable;
+  approvals: ApprovalsTable;
+  reversals: ReversalsTable;
 }

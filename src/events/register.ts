@@ -1,4 +1,5 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import type { StaffStepUp } from '../admin/access.ts';
 import type { Secrets } from '../auth/secrets.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config.ts';
@@ -8,7 +9,7 @@ import type { CommandBatcher } from '../ledger/batcher.ts';
 import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import { registerWebhookRoutes } from '../webhooks/routes.ts';
 import { webhookSecretKey } from '../webhooks/secrets.ts';
-import { type StaffStepUp, WebhooksService } from '../webhooks/webhooks-service.ts';
+import { WebhooksService } from '../webhooks/webhooks-service.ts';
 import { consumerPositions } from './consumer-lease.ts';
 import { NATS_CONSUMER, NatsEventPublisher } from './nats-publisher.ts';
 import { lastSequence } from './outbox.ts';

@@ -36,6 +36,8 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   STANDING_ORDER_LIMIT_REACHED: 409,
   HOLD_NOT_PENDING: 409,
   HOLD_EXPIRED: 409,
+  LIMIT_EXCEEDED: 422,
+  SAME_PERSON: 403,
 };
 
 const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
@@ -72,6 +74,8 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   STANDING_ORDER_LIMIT_REACHED: 'Too many standing orders',
   HOLD_NOT_PENDING: 'The hold is no longer pending',
   HOLD_EXPIRED: 'The hold has expired',
+  LIMIT_EXCEEDED: 'Daily limit exceeded',
+  SAME_PERSON: 'A second person must decide',
 };
 
 export interface Problem {

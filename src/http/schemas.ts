@@ -86,6 +86,8 @@ export const TransactionSchema = Type.Object(
     counterpartyAccount: Type.Union([Type.String(), Type.Null()]),
     description: Type.Union([Type.String(), Type.Null()]),
     createdAt: Type.String({ format: 'date-time' }),
+    reversalOf: Type.Optional(Type.String({ description: 'the transaction this reverses' })),
+    reversedBy: Type.Optional(Type.String({ description: 'the reversal of this one' })),
   },
   { title: 'Transaction' },
 );

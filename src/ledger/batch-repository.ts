@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
+import type { DailyOutgoing } from '../controls/limits.ts';
 import type { Engine, Trx } from '../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 
@@ -13,6 +14,11 @@ export interface UserGate {
   pinHash: string | null;
   failedPinAttempts: number;
   locked: boolean;
+  /**
+   * Daily outgoing limits and today's use per currency (src/controls/limits.ts), read under
+   * the user's lock by `readBatch`; running: accepted outgoing commands add to it.
+   */
+  dailyOutgoing?: Map<string, DailyOutgoing>;
 }
 
 /**

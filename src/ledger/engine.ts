@@ -1,4 +1,5 @@
 import { lockAccounts } from '../accounts/accounts-repository.ts';
+import { businessDayOf, type DailyLimitsConfig, readDailyOutgoing } from '../controls/limits.ts';
 import type { Engine, Trx } from '../db/database.ts';
 import { readHoldsForBatch } from '../holds/holds-repository.ts';
 import { findIdempotencyKeys, idempotencyMapKey, lockUserGates } from './batch-repository.ts';
@@ -15,9 +16,9 @@ import {
   refuse,
   type StoredOutcome,
 } from './commands/command.ts';
-import { kindOf } from './commands/index.ts';
+import { kindOf, outgoingKindNames } from './commands/index.ts';
 import { persistBatch } from './persist.ts';
-import { accessTo, pinIsRight, userNotLocked } from './rules.ts';
+import { accessTo, pinIsRight, userNotLocked, withinDailyLimit } from './rules.ts';
 import { toTransactionView } from './transaction-view.ts';
 
 export type {
@@ -27,6 +28,7 @@ export type {
   HoldOutcome,
   MoneyCommand,
   OutcomeError,
+  ReversalCommand,
   TransferCommand,
   WithdrawalCommand,
 } from './commands/command.ts';
@@ -35,6 +37,8 @@ export interface LedgerEngineDeps {
   engine: Engine;
   pinPepper: Buffer;
   pinMaxAttempts: number;
+  /** Daily outgoing limits (src/controls/limits.ts); absent: no limits. */
+  limits?: DailyLimitsConfig;
 }
 
 function failure(refusal: Refusal): StoredOutcome {
@@ -51,9 +55,23 @@ async function readBatch(
   trx: Trx,
   engine: Engine,
   commands: readonly MoneyCommand[],
+  limits: DailyLimitsConfig | undefined,
 ): Promise<BatchState> {
+  const clock = new Date();
+  const now = clock.toISOString();
   const userIds = [...new Set(commands.map((c) => c.actor.userId))].sort();
   const gates = await lockUserGates(trx, engine, userIds);
+  if (limits !== undefined) {
+    // Today's outgoing totals, read under the user locks just taken (issue #13).
+    const outgoing = await readDailyOutgoing(
+      trx,
+      userIds,
+      outgoingKindNames(),
+      businessDayOf(clock.getTime(), limits.timeZone),
+      limits,
+    );
+    for (const [userId, gate] of gates) gate.dailyOutgoing = outgoing.get(userId);
+  }
   const keys: BatchState['keys'] = await findIdempotencyKeys(
     trx,
     commands.flatMap((c) =>
@@ -68,7 +86,6 @@ async function readBatch(
   const accounts = new Map<string, LockedAccount>();
   for (const [number, record] of records)
     accounts.set(number, { ...record, pendingHoldsMinor: 0n });
-  const now = new Date().toISOString();
   // Pending holds of the locked accounts, read under their locks; an expired one no longer
   // counts even before the sweeper records it (src/holds/holds-repository.ts).
   const holds = await readHoldsForBatch(trx, accounts, commands, now);
@@ -111,7 +128,7 @@ export class LedgerEngine {
 
   async applyAll(trx: Trx, commands: readonly MoneyCommand[]): Promise<AnyOutcome[]> {
     if (commands.length === 0) return [];
-    const batch = await readBatch(trx, this.#deps.engine, commands);
+    const batch = await readBatch(trx, this.#deps.engine, commands, this.#deps.limits);
     const outcomes = commands.map((command) => this.#apply(batch, command));
     await persistBatch(trx, this.#deps.engine, batch);
     // Successful outcomes were filled in with their ids by the persist step.
@@ -170,7 +187,15 @@ export class LedgerEngine {
       if (wrong !== null) return failure(wrong);
     }
 
+    // Daily outgoing limits bind what customers send from their own accounts.
+    const limited = access === 'owner' && kind.outgoing;
+    if (limited) {
+      const over = withinDailyLimit(gate, command.currency, command.amountMinor);
+      if (over !== null) return failure(over);
+    }
     const outcome = this.#move({ batch, account, access }, command);
+    const today = gate.dailyOutgoing?.get(command.currency);
+    if (limited && outcome.ok && today !== undefined) today.usedMinor += command.amountMinor;
     if (access === 'staff' && kind.staffAction !== null) {
       // Staff move money on accounts that are not theirs: every attempt is audited, in the
       // same transaction as the movement it describes.
@@ -209,7 +234,7 @@ export class LedgerEngine {
     if (legs.length === 0 && !Array.isArray(plan)) {
       return { ok: true, transaction: null, hold: plan.hold };
     }
-    const entryKind = kind.entryKind ?? (command.kind as PlannedEntry['kind']);
+    const entryKind = kind.entryKind?.(command) ?? (command.kind as PlannedEntry['kind']);
     const postings: PlannedPosting[] = legs.map((leg) => ({
       ...leg,
       balanceAfterMinor:

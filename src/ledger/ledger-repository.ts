@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 
@@ -29,6 +30,9 @@ export interface MonitorRow {
   counterpartyNumber: string | null;
   counterpartyKind: 'customer' | 'system' | null;
   createdAt: string;
+  /** The links of a reversal (issue #13): the other entry's posting on the same account. */
+  reversalOf: string | null;
+  reversedBy: string | null;
 }
 
 /**
@@ -58,6 +62,12 @@ export async function listCustomerPostings(
       'cp.account_number as counterparty_number',
       'cp.kind as counterparty_kind',
       'p.created_at',
+      sql<string | null>`(select min(p2.id) from reversals r join postings p2
+        on p2.entry_id = r.original_entry_id
+        where r.reversal_entry_id = p.entry_id and p2.account_id = p.account_id)`.as('reversal_of'),
+      sql<string | null>`(select min(p2.id) from reversals r join postings p2
+        on p2.entry_id = r.reversal_entry_id
+        where r.original_entry_id = p.entry_id and p2.account_id = p.account_id)`.as('reversed_by'),
     ])
     .where('a.kind', '=', 'customer')
     .$if(f.accountId != null, (q) => q.where('p.account_id', '=', f.accountId ?? 0n))
@@ -85,6 +95,8 @@ export async function listCustomerPostings(
     counterpartyNumber: row.counterparty_number,
     counterpartyKind: row.counterparty_kind,
     createdAt: row.created_at,
+    reversalOf: row.reversal_of === null ? null : String(row.reversal_of),
+    reversedBy: row.reversed_by === null ? null : String(row.reversed_by),
   }));
 }
 

@@ -2,11 +2,18 @@ import crypto from 'node:crypto';
 import { accountNumberProblem } from '../accounts/account-number.ts';
 import { findAccountByNumber } from '../accounts/accounts-repository.ts';
 import type { Principal } from '../auth/roles.ts';
+import type { ApprovalView } from '../controls/controls-service.ts';
 import type { Db } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import type { CommandBatcher } from './batcher.ts';
-import type { CommandKindName, CommandOutcome, MoneyCommand, Refusal } from './commands/command.ts';
+import type {
+  CommandKindName,
+  CommandOutcome,
+  DepositCommand,
+  MoneyCommand,
+  Refusal,
+} from './commands/command.ts';
 import { kindNamed } from './commands/index.ts';
 import { type AccountFacts, accessTo, currencyMatches, mayMoveMoney } from './rules.ts';
 
@@ -25,6 +32,20 @@ export interface MoneyServiceDeps {
   db: Db;
   batcher: CommandBatcher;
   maxAmountMajor: bigint;
+  /**
+   * Dual control (issue #13): a staff deposit above its currency's threshold is not posted
+   * but held as a pending approval (src/controls/), answered 202 by the route.
+   */
+  largeDeposits?: {
+    thresholds: ReadonlyMap<string, bigint>;
+    request(command: DepositCommand): Promise<ApprovalView>;
+  };
+}
+
+/** A command held for a second person's approval instead of being applied. */
+export interface PendingApproval {
+  pendingApproval: ApprovalView;
+  replayed: false;
 }
 
 const ACCOUNT_FACTS_LIMIT = 100_000;
@@ -64,6 +85,61 @@ export class MoneyService {
     idempotencyKey: string | null,
     clientIp: string | null = null,
   ): Promise<CommandOutcome> {
+    const prepared = await this.#prepare(
+      kindName,
+      actor,
+      accountNumber,
+      request,
+      idempotencyKey,
+      clientIp,
+    );
+    return 'ok' in prepared ? prepared : this.#deps.batcher.submit(prepared.command);
+  }
+
+  /**
+   * As `submit`, for the routes: a staff deposit above its currency's DUAL_CONTROL_THRESHOLD
+   * is not posted but held as a pending approval (issue #13).
+   */
+  async submitOrHold(
+    kindName: CashKindName,
+    actor: Principal,
+    accountNumber: string,
+    request: MoneyRequest,
+    idempotencyKey: string | null,
+    clientIp: string | null = null,
+  ): Promise<CommandOutcome | PendingApproval> {
+    const prepared = await this.#prepare(
+      kindName,
+      actor,
+      accountNumber,
+      request,
+      idempotencyKey,
+      clientIp,
+    );
+    if ('ok' in prepared) return prepared;
+    const { command, access } = prepared;
+    const held = this.#deps.largeDeposits;
+    const threshold = held?.thresholds.get(command.currency);
+    if (
+      held !== undefined &&
+      command.kind === 'deposit' &&
+      access === 'staff' &&
+      threshold !== undefined &&
+      command.amountMinor > threshold
+    ) {
+      return { pendingApproval: await held.request(command), replayed: false };
+    }
+    return this.#deps.batcher.submit(command);
+  }
+
+  async #prepare(
+    kindName: CashKindName,
+    actor: Principal,
+    accountNumber: string,
+    request: MoneyRequest,
+    idempotencyKey: string | null,
+    clientIp: string | null,
+  ): Promise<CommandOutcome | { command: MoneyCommand; access: 'owner' | 'staff' }> {
     const forbidden = mayMoveMoney(actor);
     if (forbidden !== null) return refused(forbidden);
     const kind = kindNamed(kindName);
@@ -130,7 +206,7 @@ export class MoneyService {
         : kindName === 'withdrawal'
           ? { ...base, kind: kindName, pin }
           : { ...base, kind: kindName, toAccountNumber, pin };
-    return this.#deps.batcher.submit(command);
+    return { command, access };
   }
 
   async #accountFacts(accountNumber: string): Promise<AccountFacts | null> {

@@ -16,7 +16,7 @@ import {
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
 import type { CommandOutcome } from './commands/command.ts';
-import type { CashKindName, MoneyRequest, MoneyService } from './money-service.ts';
+import type { CashKindName, MoneyRequest, MoneyService, PendingApproval } from './money-service.ts';
 import type { TransactionView } from './transaction-view.ts';
 
 /**
@@ -50,7 +50,17 @@ function moneySchema(summary: string, body: TObject) {
  * outcome (same Idempotency-Key, same request) is answered exactly as the first time and
  * marked with `Idempotent-Replayed: true`.
  */
-function answer(reply: FastifyReply, outcome: CommandOutcome): TransactionView {
+function answer(
+  reply: FastifyReply,
+  outcome: CommandOutcome | PendingApproval,
+): TransactionView | undefined {
+  if ('pendingApproval' in outcome) {
+    // A staff deposit above DUAL_CONTROL_THRESHOLD: nothing posted yet (issue #13). The
+    // approval document is sent as is (its schema is the approvals routes'); it is kept out
+    // of this route's response schema so the dashboard's typed deposit answer stays one type.
+    void reply.status(202).send(outcome.pendingApproval);
+    return undefined;
+  }
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
   if (!outcome.ok) {
     throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
@@ -73,7 +83,7 @@ export function registerMoneyRoutes(
   const submit = (kind: CashKindName) => async (request: MoneyRouteRequest, reply: FastifyReply) =>
     answer(
       reply,
-      await money.submit(
+      await money.submitOrHold(
         kind,
         principalOf(request),
         request.params.accountNumber,
@@ -89,7 +99,7 @@ export function registerMoneyRoutes(
     scope.post(
       '/api/v1/accounts/:accountNumber/deposits',
       moneySchema(
-        'Deposit cash into an account',
+        'Deposit cash into an account (a staff deposit above DUAL_CONTROL_THRESHOLD answers 202 with the pending approval)',
         Type.Object(
           {
             amount: Amount,

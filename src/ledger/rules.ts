@@ -3,6 +3,7 @@ import { verifyPin } from '../auth/pin.ts';
 import { hasRole, isCashStaff, isReadingStaff, type Principal } from '../auth/roles.ts';
 import { userLocked } from '../events/event-data.ts';
 import type { NewEvent } from '../events/outbox.ts';
+import { formatMinor } from '../money/money.ts';
 import type { PinState, UserGate } from './batch-repository.ts';
 import { type LockedAccount, type Refusal, refuse } from './commands/command.ts';
 
@@ -170,4 +171,24 @@ export function pinIsRight(gate: UserGate, pin: string | null, check: PinCheck):
   });
   check.events.push(userLocked(gate.id, 'too many wrong transaction PINs', check.now));
   return refuse('USER_LOCKED', 'too many wrong PINs; the user is locked until the bank unlocks it');
+}
+
+/**
+ * A customer's own outgoing command must fit in what is left of their daily limit for the
+ * currency (`gate.dailyOutgoing`, read under the user's lock and kept running by the engine).
+ */
+export function withinDailyLimit(
+  gate: UserGate,
+  currency: string,
+  amountMinor: bigint,
+): Refusal | null {
+  const today = gate.dailyOutgoing?.get(currency);
+  if (today === undefined || today.limitMinor === null) return null;
+  return today.usedMinor + amountMinor <= today.limitMinor
+    ? null
+    : refuse(
+        'LIMIT_EXCEEDED',
+        `this would exceed your daily outgoing limit of ${formatMinor(today.limitMinor, currency)} ${currency}`,
+        'amount',
+      );
 }

@@ -15,6 +15,12 @@ export interface TransactionView {
   counterpartyAccount: string | null;
   description: string | null;
   createdAt: string;
+  /**
+   * On history and the monitor, present only when linked: the transaction this one
+   * reverses, or the one that reversed it (on the same account).
+   */
+  reversalOf?: string;
+  reversedBy?: string;
 }
 
 export function transactionType(
@@ -37,6 +43,8 @@ export function toTransactionView(posting: {
   counterpartyAccount: string | null;
   description: string | null;
   createdAt: string;
+  reversalOf?: string | null;
+  reversedBy?: string | null;
 }): TransactionView {
   return {
     id: posting.postingId.toString(),
@@ -49,5 +57,8 @@ export function toTransactionView(posting: {
     counterpartyAccount: posting.counterpartyAccount,
     description: posting.description,
     createdAt: posting.createdAt,
+    // Present only on linked transactions, so every other transaction keeps its shape.
+    ...(posting.reversalOf == null ? {} : { reversalOf: posting.reversalOf }),
+    ...(posting.reversedBy == null ? {} : { reversedBy: posting.reversedBy }),
   };
 }

@@ -182,6 +182,9 @@ export function registerPaymentRoutes(
   // The network's events: verified from the raw body (Standard Webhooks), so this route
   // keeps the body as text.
   app.register(async (scope) => {
+    // This scope replaces the app's JSON parser (strict UTF-8, then JSON) with one that
+    // keeps the text: the signature covers the exact bytes the network sent.
+    scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) =>
       done(null, body),
     );

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { StaffStepUp } from '../admin/access.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { hasRole, type Principal } from '../auth/roles.ts';
 import type { Db, Engine } from '../db/database.ts';
@@ -18,18 +19,6 @@ import {
   listAttempts,
   listEndpoints,
 } from './webhooks-repository.ts';
-
-/**
- * The staff step-up check (the admin's one-time code, with the shared back-off and lock of
- * every password and code check): StaffActions.assertStepUp, passed in by the app.
- */
-export type StaffStepUp = (
-  principal: Principal,
-  action: 'webhook.endpoint_created' | 'webhook.endpoint_deleted',
-  target: string | null,
-  otp: string | undefined,
-  ip: string | null,
-) => Promise<void>;
 
 export interface EndpointView {
   id: string;

@@ -8,9 +8,11 @@ import {
   signOut,
 } from './api/client';
 import { AdminPage } from './pages/Admin';
+import { ApprovalsPage } from './pages/Approvals';
 import { ForgotPasswordPage, LoginPage, RegisterPage, ResetPasswordPage } from './pages/Auth';
 import { DashboardPage } from './pages/Dashboard';
 import { DeskPage } from './pages/Desk';
+import { LimitsPage } from './pages/Limits';
 import { MovePage } from './pages/Move';
 import { SecurityPage } from './pages/Security';
 import { StandingOrdersPage } from './pages/StandingOrders';
@@ -54,7 +56,9 @@ const SECTIONS: Section[] = [
     title: 'Standing orders',
     roles: ['customer'],
   },
+  { path: '/limits', label: 'Limits', title: 'Limits', roles: ['customer'] },
   { path: '/admin', label: 'Oversight', title: 'Oversight', roles: ['admin', 'auditor'] },
+  { path: '/approvals', label: 'Approvals', title: 'Approvals', roles: ['admin', 'auditor'] },
   { path: '/desk', label: 'Cash desk', title: 'Cash desk', roles: ['teller', 'admin'] },
   { path: '/desk', label: 'Customers', title: 'Customers', roles: ['auditor'] },
   {
@@ -198,6 +202,8 @@ export function App() {
     );
   } else if (current.path === '/admin') page = <AdminPage me={me} />;
   else if (current.path === '/desk') page = <DeskPage me={me} />;
+  else if (current.path === '/approvals') page = <ApprovalsPage me={me} />;
+  else if (current.path === '/limits') page = <LimitsPage />;
   else if (current.path === '/move') page = <MovePage />;
   else if (current.path === '/transfer') page = <TransferPage />;
   else if (current.path === '/transactions') page = <TransactionsPage />;

@@ -119,7 +119,26 @@ export type MoneyCommand =
   | HoldCaptureCommand
   | HoldVoidCommand
   | PaymentCommand
-  | PaymentCreditCommand;
+  | PaymentCreditCommand
+  | ReversalCommand;
+
+/**
+ * The reversal of a journal entry (src/ledger/commands/reversal.ts). `accountNumber` is the
+ * first customer account of the original, whose leg comes first in `legs`.
+ */
+export interface ReversalCommand extends CommandBase {
+  kind: 'reversal';
+  originalEntryId: bigint;
+  originalKind: JournalEntriesTable['kind'];
+  /** The original's postings; the reversal mirrors each one. */
+  legs: Array<{
+    accountNumber: string;
+    direction: PostingsTable['direction'];
+    amountMinor: bigint;
+    counterpartyNumber: string;
+  }>;
+}
+
 export type CommandKindName = MoneyCommand['kind'];
 
 /** Why a command was refused: a stable code, a message for the caller, the field at fault. */
@@ -295,6 +314,8 @@ export interface CommandKind<C extends MoneyCommand = MoneyCommand> {
   needsPin: boolean;
   /** Whether it takes money out of the command's account (daily limits apply). */
   outgoing: boolean;
+  /** The journal entry kind it writes, when not its own name (a reversal keeps the original's). */
+  entryKind?: (command: C) => JournalEntriesTable['kind'];
   /** Every account number it reads and locks, its own included. */
   locks(command: C): string[];
   /**
@@ -303,8 +324,6 @@ export interface CommandKind<C extends MoneyCommand = MoneyCommand> {
    * postings to the running balances.
    */
   plan(context: KindContext, command: C): Refusal | PostingPlan[] | KindResult;
-  /** The journal entry kind its postings are written as (default: the command's kind). */
-  entryKind?: JournalEntriesTable['kind'];
 }
 
 /**

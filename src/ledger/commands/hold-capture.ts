@@ -22,7 +22,7 @@ export const holdCapture: CommandKind<HoldCaptureCommand> = {
   staffAction: 'money.staff_hold_captured',
   needsPin: false,
   outgoing: false,
-  entryKind: 'transfer',
+  entryKind: () => 'transfer',
   locks: (command) => [command.accountNumber, destinationOf(command)],
   plan({ batch, account, access }, command) {
     const denied = staffOnly(access, command.forPayment);

@@ -5,6 +5,7 @@ import { holdPlace } from './hold-place.ts';
 import { holdVoid } from './hold-void.ts';
 import { payment } from './payment.ts';
 import { paymentCredit } from './payment-credit.ts';
+import { reversal } from './reversal.ts';
 import { transfer } from './transfer.ts';
 import { withdrawal } from './withdrawal.ts';
 
@@ -18,6 +19,7 @@ const KINDS: { [K in CommandKindName]: CommandKind<Extract<MoneyCommand, { kind:
   hold_void: holdVoid,
   payment,
   payment_credit: paymentCredit,
+  reversal,
 };
 
 export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
@@ -26,4 +28,9 @@ export function kindOf<C extends MoneyCommand>(command: C): CommandKind<C> {
 
 export function kindNamed(name: CommandKindName): CommandKind {
   return KINDS[name] as unknown as CommandKind;
+}
+
+/** Kinds that take money out of the command's account: daily limits count them. */
+export function outgoingKindNames(): CommandKindName[] {
+  return (Object.keys(KINDS) as CommandKindName[]).filter((name) => KINDS[name].outgoing);
 }

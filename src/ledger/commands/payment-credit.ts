@@ -19,7 +19,7 @@ export const paymentCredit: CommandKind<PaymentCreditCommand> = {
   staffAction: null,
   needsPin: false,
   outgoing: false,
-  entryKind: 'transfer',
+  entryKind: () => 'transfer',
   locks: (command) => [command.accountNumber, clearingAccountNumber(command.currency)],
   plan({ batch, account }, command) {
     const refusal = currencyMatches(account, command.currency) ?? notFrozen(account);

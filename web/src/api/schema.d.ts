@@ -325,6 +325,8 @@ export interface paths {
             counterpartyAccount: string | null;
             description: string | null;
             createdAt: string;
+            reversalOf?: string;
+            reversedBy?: string;
           };
         };
         };
@@ -359,6 +361,314 @@ export interface paths {
         };
         };
         413: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/accounts/{accountNumber}/holds": {
+    get: {
+      parameters: {
+        query?: {
+          status?: "pending" | "captured" | "voided" | "expired";
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path: {
+          accountNumber: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              id: string;
+              accountNumber: string;
+              amount: string;
+              currency: string;
+              status: "pending" | "captured" | "voided" | "expired";
+              capturedAmount: string;
+              description: string | null;
+              expiresAt: string;
+              createdAt: string;
+              updatedAt: string;
+            }>;
+            nextCursor: string | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          "idempotency-key"?: string;
+        };
+        path: {
+          accountNumber: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            amount: string;
+            description?: string;
+            expiresInSeconds?: number;
+          };
+        };
+      };
+      responses: {
+        201: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            accountNumber: string;
+            amount: string;
+            currency: string;
+            status: "pending" | "captured" | "voided" | "expired";
+            capturedAmount: string;
+            description: string | null;
+            expiresAt: string;
+            createdAt: string;
+            updatedAt: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/accounts/{accountNumber}/payments": {
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          accountNumber: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              id: string;
+              direction: "outbound" | "inbound";
+              accountNumber: string;
+              amount: string;
+              currency: string;
+              counterparty: {
+                name: string;
+                bankCode: string;
+                accountNumber: string;
+              };
+              reference: string | null;
+              status: string;
+              statusHistory: Array<{
+                status: string;
+                at: string;
+                reason?: string;
+              }>;
+              holdId: string | null;
+              transactionId: string | null;
+              createdAt: string;
+              updatedAt: string;
+            }>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          "idempotency-key"?: string;
+        };
+        path: {
+          accountNumber: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            amount: string;
+            pin: string;
+            beneficiary: {
+              name: string;
+              bankCode: string;
+              accountNumber: string;
+            };
+            reference?: string;
+          };
+        };
+      };
+      responses: {
+        202: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            direction: "outbound" | "inbound";
+            accountNumber: string;
+            amount: string;
+            currency: string;
+            counterparty: {
+              name: string;
+              bankCode: string;
+              accountNumber: string;
+            };
+            reference: string | null;
+            status: string;
+            statusHistory: Array<{
+              status: string;
+              at: string;
+              reason?: string;
+            }>;
+            holdId: string | null;
+            transactionId: string | null;
+            createdAt: string;
+            updatedAt: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -571,6 +881,8 @@ export interface paths {
               counterpartyAccount: string | null;
               description: string | null;
               createdAt: string;
+              reversalOf?: string;
+              reversedBy?: string;
             }>;
           };
           "text/csv": string;
@@ -638,6 +950,8 @@ export interface paths {
               counterpartyAccount: string | null;
               description: string | null;
               createdAt: string;
+              reversalOf?: string;
+              reversedBy?: string;
             }>;
             nextCursor: string | null;
           };
@@ -708,6 +1022,8 @@ export interface paths {
             counterpartyAccount: string | null;
             description: string | null;
             createdAt: string;
+            reversalOf?: string;
+            reversedBy?: string;
           };
         };
         };
@@ -803,6 +1119,8 @@ export interface paths {
             counterpartyAccount: string | null;
             description: string | null;
             createdAt: string;
+            reversalOf?: string;
+            reversedBy?: string;
           };
         };
         };
@@ -1013,11 +1331,298 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/api/v1/admin/approvals": {
+    get: {
+      parameters: {
+        query?: {
+          status?: "pending" | "approved" | "rejected";
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              id: string;
+              kind: "reversal" | "large_deposit";
+              status: "pending" | "approved" | "rejected";
+              requestedBy: string;
+              requestedByUsername: string | null;
+              decidedBy: string | null;
+              decidedByUsername: string | null;
+              reason: string | null;
+              decisionReason: string | null;
+              createdAt: string;
+              decidedAt: string | null;
+              subject: Record<string, unknown>;
+              result: {
+                transactionId: string;
+              } | null;
+            }>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/approvals/{id}": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/approvals/{id}/approve": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            otp?: string;
+          } | null;
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/approvals/{id}/reject": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            reason: string;
+            otp?: string;
+          };
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
   "/api/v1/admin/audit-events": {
     get: {
       parameters: {
         query?: {
-          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal" | "webhook.endpoint_created" | "webhook.endpoint_deleted";
+          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal" | "webhook.endpoint_created" | "webhook.endpoint_deleted" | "money.staff_hold_placed" | "money.staff_hold_captured" | "money.staff_hold_voided" | "money.reversal" | "limits.changed" | "approval.requested" | "approval.approved" | "approval.rejected";
           actor?: string;
           target?: string;
           outcome?: "success" | "failure" | "denied";
@@ -1061,6 +1666,49 @@ export interface paths {
         };
         };
         403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/reconciliation": {
+    get: {
+      parameters: {
+        query: {
+          date: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        503: {
           headers: { [name: string]: unknown };
           content: {
           "application/json": components['schemas']["Problem"];
@@ -1152,6 +1800,8 @@ export interface paths {
               counterpartyAccount: string | null;
               description: string | null;
               createdAt: string;
+              reversalOf?: string;
+              reversedBy?: string;
             }>;
             nextCursor: string | null;
           };
@@ -1179,6 +1829,84 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/transactions/{id}/reversal": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            reason: string;
+            otp?: string;
+          };
+        };
+      };
+      responses: {
+        202: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            kind: "reversal" | "large_deposit";
+            status: "pending" | "approved" | "rejected";
+            requestedBy: string;
+            requestedByUsername: string | null;
+            decidedBy: string | null;
+            decidedByUsername: string | null;
+            reason: string | null;
+            decisionReason: string | null;
+            createdAt: string;
+            decidedAt: string | null;
+            subject: Record<string, unknown>;
+            result: {
+              transactionId: string;
+            } | null;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
     delete?: never;
     patch?: never;
   };
@@ -1236,6 +1964,69 @@ export interface paths {
       };
     };
     put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/admin/users/{userId}/limits": {
+    get?: never;
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          userId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            dailyOutgoing: Record<string, unknown>;
+            otp?: string;
+          };
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            userId: string;
+            businessDay: string;
+            timeZone: string;
+            dailyOutgoing: Record<string, unknown>;
+            usedToday: Record<string, unknown>;
+            remainingToday: Record<string, unknown>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
     post?: never;
     delete?: never;
     patch?: never;
@@ -1919,6 +2710,223 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/api/v1/holds/{holdId}": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          holdId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            accountNumber: string;
+            amount: string;
+            currency: string;
+            status: "pending" | "captured" | "voided" | "expired";
+            capturedAmount: string;
+            description: string | null;
+            expiresAt: string;
+            createdAt: string;
+            updatedAt: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/holds/{holdId}/capture": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          "idempotency-key"?: string;
+        };
+        path: {
+          holdId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            amount?: string;
+            toAccount?: string;
+          };
+        };
+      };
+      responses: {
+        201: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            accountNumber: string;
+            type: "deposit" | "withdrawal" | "transfer_in" | "transfer_out";
+            direction: "credit" | "debit";
+            amount: string;
+            currency: string;
+            balanceAfter: string;
+            counterpartyAccount: string | null;
+            description: string | null;
+            createdAt: string;
+            reversalOf?: string;
+            reversedBy?: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/holds/{holdId}/void": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          "idempotency-key"?: string;
+        };
+        path: {
+          holdId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            accountNumber: string;
+            amount: string;
+            currency: string;
+            status: "pending" | "captured" | "voided" | "expired";
+            capturedAmount: string;
+            description: string | null;
+            expiresAt: string;
+            createdAt: string;
+            updatedAt: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
   "/api/v1/me": {
     get: {
       parameters: {
@@ -1942,6 +2950,42 @@ export interface paths {
             mfaEnabled: boolean;
             locked: boolean;
             createdAt: string;
+          };
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/me/limits": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            userId: string;
+            businessDay: string;
+            timeZone: string;
+            dailyOutgoing: Record<string, unknown>;
+            usedToday: Record<string, unknown>;
+            remainingToday: Record<string, unknown>;
           };
         };
         };
@@ -2267,6 +3311,92 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/network/events": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: never;
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/payments/{paymentId}": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          paymentId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            id: string;
+            direction: "outbound" | "inbound";
+            accountNumber: string;
+            amount: string;
+            currency: string;
+            counterparty: {
+              name: string;
+              bankCode: string;
+              accountNumber: string;
+            };
+            reference: string | null;
+            status: string;
+            statusHistory: Array<{
+              status: string;
+              at: string;
+              reason?: string;
+            }>;
+            holdId: string | null;
+            transactionId: string | null;
+            createdAt: string;
+            updatedAt: string;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     patch?: never;
   };
