@@ -10,7 +10,7 @@ import { eventsMigration } from './migrations/0008-events.ts';
 import { statementsStandingOrdersMigration } from './migrations/0009-statements-standing-orders.ts';
 import { networkWebhookIdsMigration } from './migrations/0010-network-webhook-ids.ts';
 import { holdsMigration } from './migrations/0013-holds.ts';
-import { controlsMigration } from './migrations/0017-controls.ts';
+import { controlsMigration } from './migrations/0015-controls.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -29,7 +29,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0009-statements-standing-orders': statementsStandingOrdersMigration(handle.engine),
     '0010-network-webhook-ids': networkWebhookIdsMigration(handle.engine),
     '0013-holds': holdsMigration(handle.engine),
-    '0017-controls': controlsMigration(handle.engine),
+    '0015-controls': controlsMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,
