@@ -112,6 +112,10 @@ describe('dashboard workspaces in Chromium', { skip: skipBrowser }, () => {
       NODE_ENV: 'development',
       LOG_LEVEL: 'info',
       RATE_LIMITS: 'off',
+      // This suite makes a deliberate mistake on every security form in a row; the shared
+      // back-off of password and code checks (tested in test/credential-guard.test.ts) would
+      // otherwise answer the next, right attempt with 429.
+      LOGIN_BACKOFF_FREE_FAILURES: '20',
     });
     for (const role of ['teller', 'admin', 'auditor'] as const) {
       const created = await processes.runCli(
