@@ -306,6 +306,12 @@ export async function createTestApp(
     RATE_LIMIT_REGISTER_PER_MINUTE: '10000',
     RATE_LIMIT_PASSWORD_RESET_PER_MINUTE: '10000',
     RATE_LIMIT_LOGIN_PER_CLIENT_PER_MINUTE: '10000',
+    // Suites open with bursts of parallel set-up (40 customers funded at once) on a machine
+    // that runs two suites and two engines together: the production deadlines for waiting
+    // (LEDGER_MAX_WAIT_MS 1 s, a pooled connection 5 s) would shed set-up with 503. Shedding
+    // and outages are tested with their own settings (test/reliability.test.ts, test/chaos/).
+    LEDGER_MAX_WAIT_MS: '30000',
+    DATABASE_CONNECT_TIMEOUT_MS: '30000',
     ...overrides,
   });
   const app = await buildApp(runtime);
