@@ -69,6 +69,7 @@ export async function openAuthInfrastructure(
         redis,
         new RedisBackoffStore(redis),
         new MemoryBackoffStore(),
+        (error) => reliabilityOf(app).monitor.observe(error),
       );
     }
   } catch (error) {
