@@ -288,6 +288,8 @@ export interface PaymentsTable {
   status_history: string;
   hold_id: string | null;
   transaction_id: string | null;
+  /** The return credit's posting (the customer's side), once a settled payment came back. */
+  return_transaction_id: string | null;
   network_payment_id: string | null;
   submit_attempts: ColumnType<bigint, bigint | undefined, bigint>;
   next_attempt_at: Timestamp | null;

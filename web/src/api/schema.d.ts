@@ -1690,6 +1690,40 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            date: string;
+            matched: number;
+            missingInLedger: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+            }>;
+            missingInNetwork: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+            }>;
+            amountMismatches: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+              networkAmount: string;
+            }>;
+          };
+        };
+        };
         400: {
           headers: { [name: string]: unknown };
           content: {
