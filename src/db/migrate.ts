@@ -12,6 +12,7 @@ import { networkWebhookIdsMigration } from './migrations/0010-network-webhook-id
 import { holdsMigration } from './migrations/0013-holds.ts';
 import { controlsMigration } from './migrations/0015-controls.ts';
 import { paymentReturnCreditsMigration } from './migrations/0018-payment-return-credits.ts';
+import { paymentLimitsMigration } from './migrations/0019-payment-limits.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -32,6 +33,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0013-holds': holdsMigration(handle.engine),
     '0015-controls': controlsMigration(handle.engine),
     '0018-payment-return-credits': paymentReturnCreditsMigration(handle.engine),
+    '0019-payment-limits': paymentLimitsMigration(),
   };
   const migrator = new Migrator({
     db: handle.db,
