@@ -5,7 +5,11 @@ import { hasRole, type Principal } from '../auth/roles.ts';
 import type { Db, Engine, Trx } from '../db/database.ts';
 import type { ApprovalsTable, JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 import { CorebankError } from '../errors.ts';
-import type { DepositCommand, ReversalCommand } from '../ledger/commands/command.ts';
+import {
+  type DepositCommand,
+  type ReversalCommand,
+  refusalError,
+} from '../ledger/commands/command.ts';
 import { outgoingKindNames } from '../ledger/commands/index.ts';
 import type { LedgerEngine } from '../ledger/engine.ts';
 import type { TransactionView } from '../ledger/transaction-view.ts';
@@ -254,7 +258,7 @@ export class ControlsService {
       const [outcome] = await ledger.applyAll(trx, [command]);
       if (outcome === undefined) throw new Error('the engine returned no outcome');
       if (!outcome.ok) {
-        throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+        throw refusalError(outcome.error);
       }
       const transaction: TransactionView | null = outcome.transaction;
       if (transaction === null) throw new Error('an approved effect posted no transaction');

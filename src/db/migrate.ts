@@ -11,6 +11,7 @@ import { statementsStandingOrdersMigration } from './migrations/0009-statements-
 import { networkWebhookIdsMigration } from './migrations/0010-network-webhook-ids.ts';
 import { holdsMigration } from './migrations/0013-holds.ts';
 import { controlsMigration } from './migrations/0015-controls.ts';
+import { sessionDevicesMigration } from './migrations/0022-session-devices.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -30,6 +31,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0010-network-webhook-ids': networkWebhookIdsMigration(handle.engine),
     '0013-holds': holdsMigration(handle.engine),
     '0015-controls': controlsMigration(handle.engine),
+    '0022-session-devices': sessionDevicesMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

@@ -86,6 +86,7 @@ export interface Problem {
   code: ErrorCode;
   field?: string;
   instance?: string;
+  attemptsLeft?: number;
 }
 
 export const ProblemSchema = Type.Object(
@@ -97,6 +98,12 @@ export const ProblemSchema = Type.Object(
     code: Type.String(),
     field: Type.Optional(Type.String()),
     instance: Type.Optional(Type.String()),
+    attemptsLeft: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'INVALID_PIN only: wrong PINs left before the user is locked',
+      }),
+    ),
   },
   { $id: 'Problem', description: 'RFC 9457 problem document' },
 );
@@ -112,5 +119,6 @@ export function problemOf(error: CorebankError, requestId?: string): Problem {
     code: error.code,
     ...(error.field === undefined ? {} : { field: error.field }),
     ...(requestId === undefined ? {} : { instance: `urn:corebank:request:${requestId}` }),
+    ...(error.attemptsLeft === undefined ? {} : { attemptsLeft: error.attemptsLeft }),
   };
 }
