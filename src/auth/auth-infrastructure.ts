@@ -179,6 +179,7 @@ export function buildAuthServices(
     guard,
     devices: new DeviceCookies(secrets.pinPepper),
     mailQueued: () => infrastructure.mail.kick(),
+    pinMaxAttempts: config.pinMaxAttempts,
   });
   return { tokens, sessions, passwords, mfa, auth, guard };
 }

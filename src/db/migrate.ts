@@ -14,6 +14,7 @@ import { controlsMigration } from './migrations/0015-controls.ts';
 import { paymentReturnCreditsMigration } from './migrations/0018-payment-return-credits.ts';
 import { paymentLimitsMigration } from './migrations/0019-payment-limits.ts';
 import { standingOrderPaymentsMigration } from './migrations/0020-standing-order-payments.ts';
+import { sessionDevicesMigration } from './migrations/0022-session-devices.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -36,6 +37,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0018-payment-return-credits': paymentReturnCreditsMigration(handle.engine),
     '0019-payment-limits': paymentLimitsMigration(),
     '0020-standing-order-payments': standingOrderPaymentsMigration(handle.engine),
+    '0022-session-devices': sessionDevicesMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

@@ -43,6 +43,10 @@ export interface SessionsTable {
   /** Set when the refresh token was exchanged; presenting it again is reuse. */
   spent_at: Timestamp | null;
   revoked_reason: string | null;
+  /** The client's User-Agent when the session was made (cut to 256 characters). */
+  user_agent: string | null;
+  /** The client's address when the session was made. */
+  client_ip: string | null;
 }
 
 export interface PasswordResetTokensTable {

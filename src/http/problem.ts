@@ -84,6 +84,7 @@ export interface Problem {
   code: ErrorCode;
   field?: string;
   instance?: string;
+  attemptsLeft?: number;
 }
 
 export const ProblemSchema = Type.Object(
@@ -95,6 +96,12 @@ export const ProblemSchema = Type.Object(
     code: Type.String(),
     field: Type.Optional(Type.String()),
     instance: Type.Optional(Type.String()),
+    attemptsLeft: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'INVALID_PIN only: wrong PINs left before the user is locked',
+      }),
+    ),
   },
   { $id: 'Problem', description: 'RFC 9457 problem document' },
 );
@@ -110,5 +117,6 @@ export function problemOf(error: CorebankError, requestId?: string): Problem {
     code: error.code,
     ...(error.field === undefined ? {} : { field: error.field }),
     ...(requestId === undefined ? {} : { instance: `urn:corebank:request:${requestId}` }),
+    ...(error.attemptsLeft === undefined ? {} : { attemptsLeft: error.attemptsLeft }),
   };
 }
