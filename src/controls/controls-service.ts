@@ -11,11 +11,12 @@ import {
   insertIdempotencyKeys,
   lockUserGates,
 } from '../ledger/batch-repository.ts';
-import type {
-  CommandOutcome,
-  DepositCommand,
-  MoneyCommand,
-  ReversalCommand,
+import {
+  type CommandOutcome,
+  type DepositCommand,
+  type MoneyCommand,
+  type ReversalCommand,
+  refusalError,
 } from '../ledger/commands/command.ts';
 import { outgoingKindNames } from '../ledger/commands/index.ts';
 import type { LedgerEngine } from '../ledger/engine.ts';
@@ -285,7 +286,7 @@ export class ControlsService {
       const [outcome] = await ledger.applyAll(trx, [command]);
       if (outcome === undefined) throw new Error('the engine returned no outcome');
       if (!outcome.ok) {
-        throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+        throw refusalError(outcome.error);
       }
       const transaction: TransactionView | null = outcome.transaction;
       if (transaction === null) throw new Error('an approved effect posted no transaction');

@@ -32,7 +32,6 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
   NOT_ACCEPTABLE: 406,
-  BENEFICIARY_NOT_SUPPORTED: 422,
   STANDING_ORDER_LIMIT_REACHED: 409,
   HOLD_NOT_PENDING: 409,
   HOLD_EXPIRED: 409,
@@ -70,7 +69,6 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   INTERNAL: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service unavailable',
   NOT_ACCEPTABLE: 'No acceptable representation',
-  BENEFICIARY_NOT_SUPPORTED: 'Payments to other banks are not available yet',
   STANDING_ORDER_LIMIT_REACHED: 'Too many standing orders',
   HOLD_NOT_PENDING: 'The hold is no longer pending',
   HOLD_EXPIRED: 'The hold has expired',
@@ -86,6 +84,7 @@ export interface Problem {
   code: ErrorCode;
   field?: string;
   instance?: string;
+  attemptsLeft?: number;
 }
 
 export const ProblemSchema = Type.Object(
@@ -97,6 +96,12 @@ export const ProblemSchema = Type.Object(
     code: Type.String(),
     field: Type.Optional(Type.String()),
     instance: Type.Optional(Type.String()),
+    attemptsLeft: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'INVALID_PIN only: wrong PINs left before the user is locked',
+      }),
+    ),
   },
   { $id: 'Problem', description: 'RFC 9457 problem document' },
 );
@@ -112,5 +117,6 @@ export function problemOf(error: CorebankError, requestId?: string): Problem {
     code: error.code,
     ...(error.field === undefined ? {} : { field: error.field }),
     ...(requestId === undefined ? {} : { instance: `urn:corebank:request:${requestId}` }),
+    ...(error.attemptsLeft === undefined ? {} : { attemptsLeft: error.attemptsLeft }),
   };
 }

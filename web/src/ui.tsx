@@ -33,7 +33,15 @@ const FIELD_RULES: Record<string, string> = {
   code: 'Enter the 6-digit code from your authenticator app.',
 };
 
+/** "2 attempts left" (before the lock), for the PIN field and its errors. */
+export function attemptsLeftText(left: number): string {
+  return `${plural(left, 'attempt')} left before your access is locked`;
+}
+
 export function messageOf(problem: Problem): string {
+  if (problem.code === 'INVALID_PIN' && problem.attemptsLeft !== undefined) {
+    return `That PIN is wrong. Nothing was moved. ${attemptsLeftText(problem.attemptsLeft)}.`;
+  }
   // On a security form the field says which password: the one just typed.
   if (problem.code === 'INVALID_CREDENTIALS' && problem.field !== undefined) {
     return 'That password is wrong. Nothing was changed.';
