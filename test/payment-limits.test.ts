@@ -148,6 +148,27 @@ for (const engine of ENGINES) {
       },
     );
 
+    it('a payment counts on the day it was made, not on the day it settles', TIMEOUT, async () => {
+      const { user, account } = await t.fundedCustomer('100.00');
+      await setLimit(user, '30.00');
+      const paid = await pay(user, account, '25.00');
+      assert.equal(paid.status, 202);
+      await until(user, paid.body.id, 'settled');
+      assert.equal((await limits(user)).usedToday.USD, '25.00');
+      // Made yesterday (as if just before midnight), settled today: today's use is nothing,
+      // though the settlement's posting (by the payer) is dated today.
+      const yesterday = new Date(Date.now() - 86_400_000).toISOString();
+      await t.runtime.database.db
+        .updateTable('payments')
+        .set({ created_at: yesterday })
+        .where('id', '=', paid.body.id)
+        .execute();
+      assert.equal((await limits(user)).usedToday.USD, '0.00');
+      assert.equal((await t.withdraw(user, account, '30.00')).status, 201);
+      refusedForLimit(await t.withdraw(user, account, '0.01'));
+      await ledgerMark(t);
+    });
+
     it(
       '40 parallel payments against a limit that allows exactly 13: exactly 13 are made',
       TIMEOUT,
