@@ -5,6 +5,8 @@ import { hasRole, type Principal } from '../auth/roles.ts';
 import type { Db, Engine, Trx } from '../db/database.ts';
 import type { ApprovalsTable, JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 import { CorebankError } from '../errors.ts';
+import { approvalChanged } from '../events/event-data.ts';
+import { appendEvent } from '../events/outbox.ts';
 import type { DepositCommand, ReversalCommand } from '../ledger/commands/command.ts';
 import { outgoingKindNames } from '../ledger/commands/index.ts';
 import type { LedgerEngine } from '../ledger/engine.ts';
@@ -293,7 +295,9 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const view = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(view));
+      return view;
     });
   }
 
@@ -336,7 +340,9 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const view = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(view));
+      return view;
     });
   }
 
@@ -446,7 +452,9 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const view = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(view));
+      return view;
     });
   }
 
