@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
@@ -16,6 +18,7 @@ import {
   childEnv,
   freePort,
   httpJson,
+  PROJECT_ROOT,
   ProcessGroup,
   type ServerProcess,
 } from './support/process.ts';
@@ -28,6 +31,8 @@ import { totpCode } from './support/staff.ts';
  */
 const PASSWORD = 'security desk passphrase';
 const PIN = '1593';
+/** Pictures of the new states, kept by CI with the other browser tests' screenshots. */
+const SCREENSHOTS = path.join(PROJECT_ROOT, 'artifacts', 'screenshots');
 const FIREFOX_WINDOWS =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
 
@@ -135,6 +140,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
     ).body.accountNumber;
 
     browser = await launchChromium();
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
   });
 
   after(async () => {
@@ -170,9 +176,19 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
     assert.deepEqual(await seriousAxeViolations(page), [], `axe on ${where}`);
   }
 
-  async function assertPhoneFits(page: Page, where: string): Promise<void> {
+  /** No sideways scrolling at phone width; photographs both widths when `shot` is given. */
+  async function assertPhoneFits(page: Page, where: string, shot?: string): Promise<void> {
+    if (shot !== undefined) {
+      await page.screenshot({
+        path: path.join(SCREENSHOTS, `${shot}-desktop.png`),
+        fullPage: true,
+      });
+    }
     await page.setViewportSize(PHONE);
     assert.equal(await scrollsSideways(page), false, `${where} scrolls sideways on a phone`);
+    if (shot !== undefined) {
+      await page.screenshot({ path: path.join(SCREENSHOTS, `${shot}-phone.png`), fullPage: true });
+    }
     await page.setViewportSize(DESKTOP);
   }
 
@@ -221,7 +237,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
     await panel.getByTestId('available').getByText('$135.00').waitFor();
     assert.equal(await panel.getByTestId('balance').textContent(), '$200.00');
     await assertAccessible(page, 'cash desk with holds');
-    await assertPhoneFits(page, 'cash desk with holds');
+    await assertPhoneFits(page, 'cash desk with holds', 'desk-holds');
 
     // Capture 30 of the 40 held for the cheque; the other 10 are released with it.
     const cheque = list.getByRole('listitem').filter({ hasText: 'Cheque 1042' });
@@ -324,6 +340,22 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
     );
     assert.equal(me.body.pinAttemptsLeft, 3);
     assert.equal(me.body.locked, false);
+
+    // Three wrong PINs in a row: the count goes down to the lock, and then no count is shown.
+    const withdraw = page.getByRole('button', { name: 'Withdraw', exact: true });
+    await page.getByLabel(/^Amount/).fill('5');
+    for (const left of ['2 attempts left', '1 attempt left']) {
+      await pinField.fill('0000');
+      await withdraw.click();
+      await page
+        .getByText(new RegExp(`That PIN is wrong\\. Nothing was moved\\. ${left}`))
+        .waitFor();
+    }
+    await pinField.fill('0000');
+    await withdraw.click();
+    await page.getByText(/Your access is locked after too many wrong PINs/).waitFor();
+    assert.equal(await page.getByText(/attempts? left before/).count(), 0);
+    await assertAccessible(page, 'withdraw after the lock');
   });
 
   it('Security: signed-in devices can be signed out one by one or all others; new recovery codes replace the old ones', async () => {
@@ -365,7 +397,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
       .first()
       .waitFor();
     await assertAccessible(page, 'security devices');
-    await assertPhoneFits(page, 'security devices');
+    await assertPhoneFits(page, 'security devices', 'security-devices');
 
     // Sign the laptop out: its tokens stop working at once.
     await devices.getByRole('button', { name: /^Sign out Firefox on Windows/ }).click();

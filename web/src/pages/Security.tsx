@@ -725,7 +725,7 @@ function DevicesSection() {
             navigate('/login');
           }}
         >
-          Sign out
+          Sign out of this device
         </button>
         <button
           type="button"
