@@ -210,13 +210,21 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerStaffCustomerRoutes(app, { db: database.db, tokens });
   registerAccountHolderRoutes(app, { db: database.db, tokens, config });
 
-  // Statements, balances in time and standing orders (with their scheduler).
-  registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });
-
   // Holds (two-phase movements) and their sweeper of expired holds.
   registerHolds(app, { config, database, batcher, tokens });
   // Payments to other banks: routes, the network's events, the outbound dispatcher.
-  registerPayments(app, { config, database, batcher, tokens });
+  const payments = registerPayments(app, { config, database, batcher, tokens });
+
+  // Statements, balances in time and standing orders (with their scheduler, which pays
+  // other banks through the payments service).
+  registerStatementsAndStandingOrders(app, {
+    config,
+    database,
+    secrets,
+    batcher,
+    tokens,
+    payments,
+  });
 
   if (config.security.docsPublic) {
     app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -92,7 +92,10 @@ export function registerErrorHandling(app: App): void {
     const mapped =
       failure === undefined
         ? toCorebankError(error)
-        : new CorebankError('SERVICE_UNAVAILABLE', `${failure.dependency} is unavailable`);
+        : new CorebankError(
+            'SERVICE_UNAVAILABLE',
+            `${failure.dependency} is ${failure.kind === 'slow' ? 'slow' : 'unavailable'}`,
+          );
     const body = problemOf(mapped, request.id);
     if (mapped.code === 'SERVICE_UNAVAILABLE') {
       request.log.info(

@@ -57,6 +57,7 @@ function answer(
     // A staff deposit above DUAL_CONTROL_THRESHOLD: nothing posted yet (issue #13). The
     // approval document is sent as is (its schema is the approvals routes'); it is kept out
     // of this route's response schema so the dashboard's typed deposit answer stays one type.
+    if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     void reply.status(202).send(outcome.pendingApproval);
     return undefined;
   }

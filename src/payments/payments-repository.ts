@@ -199,7 +199,11 @@ async function appendStatus(
     status: PaymentStatus;
     reason: string | null;
     now: string;
-    set?: { transaction_id?: string | null; network_payment_id?: string | null };
+    set?: {
+      transaction_id?: string | null;
+      return_transaction_id?: string | null;
+      network_payment_id?: string | null;
+    };
   },
 ): Promise<bigint> {
   const current = await db
@@ -255,7 +259,13 @@ export function finishPayment(
 /** A settled outbound payment came back (its new credit is in the same transaction). */
 export function returnPayment(
   trx: Trx,
-  change: { id: string; reason: string; networkPaymentId: string; now: string },
+  change: {
+    id: string;
+    reason: string;
+    networkPaymentId: string;
+    transactionId: string | null;
+    now: string;
+  },
 ): Promise<bigint> {
   return appendStatus(trx, {
     id: change.id,
@@ -263,7 +273,10 @@ export function returnPayment(
     status: 'returned',
     reason: change.reason,
     now: change.now,
-    set: { network_payment_id: change.networkPaymentId },
+    set: {
+      network_payment_id: change.networkPaymentId,
+      return_transaction_id: change.transactionId,
+    },
   });
 }
 

@@ -92,6 +92,12 @@ export interface PaymentCommand extends CommandBase {
   expiresAt: string;
   beneficiary: { name: string; bankCode: string; accountNumber: string };
   reference: string | null;
+  /**
+   * Set for a run of a standing order to another bank, whose PIN was checked when the
+   * customer created the order (src/standing-orders/): the run needs no PIN. Every other
+   * rule (locked user, ownership, frozen account, funds, daily limits) applies.
+   */
+  preAuthorisedBy?: { standingOrderId: string };
 }
 
 /**

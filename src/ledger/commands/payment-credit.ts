@@ -37,6 +37,7 @@ export const paymentCredit: CommandKind<PaymentCreditCommand> = {
           id: command.returnOf.paymentId,
           reason: command.returnOf.reason,
           networkPaymentId: command.networkPaymentId,
+          transactionId,
           now,
         });
         if (changed !== 1n) {

@@ -710,8 +710,12 @@ export interface paths {
             data: Array<{
               id: string;
               accountNumber: string;
-              toAccount: string;
-              beneficiary: null;
+              toAccount: string | null;
+              beneficiary: {
+                name: string;
+                bankCode: string;
+                accountNumber: string;
+              } | null;
               amount: string;
               currency: string;
               frequency: "daily" | "weekly" | "monthly";
@@ -760,7 +764,11 @@ export interface paths {
         content: {
           "application/json": {
             toAccount?: string;
-            beneficiary?: Record<string, unknown>;
+            beneficiary?: {
+              name: string;
+              bankCode: string;
+              accountNumber: string;
+            };
             amount: string;
             frequency: "daily" | "weekly" | "monthly";
             startDate: string;
@@ -777,8 +785,12 @@ export interface paths {
           "application/json": {
             id: string;
             accountNumber: string;
-            toAccount: string;
-            beneficiary: null;
+            toAccount: string | null;
+            beneficiary: {
+              name: string;
+              bankCode: string;
+              accountNumber: string;
+            } | null;
             amount: string;
             currency: string;
             frequency: "daily" | "weekly" | "monthly";
@@ -1690,6 +1702,40 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            date: string;
+            matched: number;
+            missingInLedger: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+            }>;
+            missingInNetwork: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+            }>;
+            amountMismatches: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+              networkAmount: string;
+            }>;
+          };
+        };
+        };
         400: {
           headers: { [name: string]: unknown };
           content: {
@@ -3745,6 +3791,7 @@ export interface paths {
               status: "done" | "failed";
               transactionId?: string;
               paymentId?: string;
+              paymentStatus?: string;
               reason?: string;
               detail?: string;
               ranAt: string | null;
