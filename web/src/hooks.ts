@@ -42,6 +42,7 @@ export function usePinAttemptsLeft(problem: Problem | null, readAgain: unknown):
   if (problem?.code === 'INVALID_PIN' && problem.attemptsLeft !== undefined) {
     return problem.attemptsLeft;
   }
+  if (problem?.code === 'USER_LOCKED') return 0;
   return fromMe;
 }
 

@@ -38,6 +38,11 @@ export function attemptsLeftText(left: number): string {
   return `${plural(left, 'attempt')} left before your access is locked`;
 }
 
+/** The PIN field's hint: attempts left, or nothing when unknown or already locked. */
+export function pinAttemptsHint(left: number | null): string | undefined {
+  return left === null || left <= 0 ? undefined : `${attemptsLeftText(left)}.`;
+}
+
 export function messageOf(problem: Problem): string {
   if (problem.code === 'INVALID_PIN' && problem.attemptsLeft !== undefined) {
     return `That PIN is wrong. Nothing was moved. ${attemptsLeftText(problem.attemptsLeft)}.`;

@@ -222,7 +222,7 @@ function AccountPanel(props: {
             <Money amount={account.balance} currency={account.currency} />
           </dd>
           <dt>Available</dt>
-          <dd>
+          <dd data-testid="available">
             <Money amount={account.availableBalance} currency={account.currency} />
           </dd>
           <dt>Status</dt>
@@ -510,7 +510,7 @@ function HoldsSection(props: {
         <form ref={form} onSubmit={place} noValidate className="hold-form">
           <h3>Place a hold</h3>
           <Field
-            label={`Amount to hold (${account.currency})`}
+            label={`Hold amount (${account.currency})`}
             name="holdAmount"
             value={amount}
             onChange={setAmount}

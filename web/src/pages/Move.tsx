@@ -4,7 +4,6 @@ import { accountLabel, useAccounts, usePinAttemptsLeft } from '../hooks';
 import { amountProblem } from '../money';
 import { Receipt } from '../receipt';
 import {
-  attemptsLeftText,
   Empty,
   ErrorMessage,
   Field,
@@ -12,6 +11,7 @@ import {
   Loading,
   Money,
   messageOf,
+  pinAttemptsHint,
   Select,
   Success,
   useFocusFirstError,
@@ -157,7 +157,7 @@ export function MovePage() {
             inputMode="numeric"
             autoComplete="off"
             maxLength={6}
-            hint={pinLeft === null ? undefined : `${attemptsLeftText(pinLeft)}.`}
+            hint={pinAttemptsHint(pinLeft)}
             error={pinError ?? (field === 'pin' && problem ? messageOf(problem) : undefined)}
             required
           />

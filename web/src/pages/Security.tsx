@@ -656,14 +656,15 @@ function DevicesSection() {
         params: { path: { sessionId: device.id } },
       }),
     );
-    if (ok) setNotice(`${device.device} is signed out.`);
+    // The list is read again first, so the notice never stands beside a stale list.
     await load();
+    if (ok) setNotice(`${device.device} is signed out.`);
   }
   async function endOthers() {
     setNotice(null);
     const ok = await action.run(() => api.POST('/api/v1/me/sessions/end-others', {}));
-    if (ok) setNotice('Every other device is signed out.');
     await load();
+    if (ok) setNotice('Every other device is signed out.');
   }
 
   const others = devices?.filter((d) => !d.current) ?? [];
@@ -724,7 +725,7 @@ function DevicesSection() {
             navigate('/login');
           }}
         >
-          Sign out
+          Sign out of this device
         </button>
         <button
           type="button"

@@ -6,7 +6,6 @@ import { amountProblem, decimalsOf, fromMinor, toMinor } from '../money';
 import { Receipt } from '../receipt';
 import { Link, useQuery } from '../router';
 import {
-  attemptsLeftText,
   Empty,
   ErrorMessage,
   Field,
@@ -15,6 +14,7 @@ import {
   Loading,
   Money,
   messageOf,
+  pinAttemptsHint,
   Select,
   useFocusFirstError,
 } from '../ui';
@@ -443,7 +443,7 @@ export function TransferPage() {
                 inputMode="numeric"
                 autoComplete="off"
                 maxLength={6}
-                hint={pinLeft === null ? undefined : `${attemptsLeftText(pinLeft)}.`}
+                hint={pinAttemptsHint(pinLeft)}
                 error={fieldMessage('pin', errors.pin, problem)}
                 required
               />
