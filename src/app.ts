@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { Type } from 'typebox';
 import { AccountsService } from './accounts/accounts-service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
@@ -42,6 +42,9 @@ import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
 import { registerAccountHolderRoutes } from './payees/account-holder-routes.ts';
 import { registerPayments } from './payments/register.ts';
+import { reliabilityOf } from './reliability/context.ts';
+import { dependencyMetrics } from './reliability/dependencies.ts';
+import { registerEntryAdmission, wasShed } from './reliability/entry-admission.ts';
 import { registerReadiness } from './reliability/readiness.ts';
 import { registerStaffCustomerRoutes } from './staff/customers-routes.ts';
 import { registerStatementsAndStandingOrders } from './statements/register.ts';
@@ -70,6 +73,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       // Query strings can carry tokens (`?access_token=`): their values never reach a log.
       serializers: { req: serializeRequest },
     },
+    // A request shed at the door (overload) gets no "request completed" line: under
+    // overload one per refusal would cost the time shedding saves (they are counted and
+    // summarised instead, src/reliability/entry-admission.ts).
+    logController: new LogController({ disableRequestLogging: wasShed }),
     bodyLimit: config.bodyLimitBytes,
     // A caller's request id is kept when it looks like one, so logs can be joined across
     // services; anything else is replaced rather than written into our logs.
@@ -95,6 +102,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   app.setValidatorCompiler(createValidatorCompiler());
   app.decorateRequest('principal', null);
+  // First of all hooks: under overload a request is refused before any work is done for it.
+  const admissionMetrics = registerEntryAdmission(app, config);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
@@ -183,7 +192,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     stepUp,
   });
 
-  registerMetrics(app, batcher, config, eventMetrics);
+  registerMetrics(
+    app,
+    batcher,
+    config,
+    eventMetrics,
+    admissionMetrics,
+    dependencyMetrics(reliabilityOf(app).monitor),
+  );
   registerAuthApi(app, authServices);
   registerAccountRoutes(app, { accounts, tokens });
   registerMoneyRoutes(app, { money, tokens });
