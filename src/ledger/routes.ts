@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type TObject, Type } from 'typebox';
 import type { TokenService } from '../auth/tokens.ts';
-import { CorebankError } from '../errors.ts';
 import { authenticatedRoutes, principalOf } from '../http/auth-guard.ts';
 import {
   AccountNumberParam,
@@ -15,7 +14,7 @@ import {
   TransactionSchema,
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
-import type { CommandOutcome } from './commands/command.ts';
+import { type CommandOutcome, refusalError } from './commands/command.ts';
 import type { CashKindName, MoneyRequest, MoneyService, PendingApproval } from './money-service.ts';
 import type { TransactionView } from './transaction-view.ts';
 
@@ -58,12 +57,13 @@ function answer(
     // A staff deposit above DUAL_CONTROL_THRESHOLD: nothing posted yet (issue #13). The
     // approval document is sent as is (its schema is the approvals routes'); it is kept out
     // of this route's response schema so the dashboard's typed deposit answer stays one type.
+    if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     void reply.status(202).send(outcome.pendingApproval);
     return undefined;
   }
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
   if (!outcome.ok) {
-    throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+    throw refusalError(outcome.error);
   }
   reply.status(201);
   return outcome.transaction;

@@ -291,7 +291,7 @@ export function returnPayment(
 
 /** The network took the instruction. */
 export function markSubmitted(
-  db: Db,
+  db: Db | Trx,
   change: { id: string; networkPaymentId: string; now: string },
 ): Promise<bigint> {
   return appendStatus(db, {

@@ -27,6 +27,19 @@ const Party = Type.Object({
   accountNumber: Type.String(),
 });
 
+/**
+ * Someone at another bank, as a payment or a standing order names them; with
+ * `checkBeneficiary` (./payments-service.ts) the one definition of a valid beneficiary.
+ */
+export const BeneficiarySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 140 }),
+    bankCode: Type.String({ minLength: 8, maxLength: 8 }),
+    accountNumber: Type.String({ pattern: '^[A-Za-z0-9]{4,34}$' }),
+  },
+  { additionalProperties: false },
+);
+
 export const PaymentSchema = Type.Object(
   {
     id: Type.String(),
@@ -115,14 +128,7 @@ export function registerPaymentRoutes(
             {
               amount: Amount,
               pin: Pin,
-              beneficiary: Type.Object(
-                {
-                  name: Type.String({ minLength: 1, maxLength: 140 }),
-                  bankCode: Type.String({ minLength: 8, maxLength: 8 }),
-                  accountNumber: Type.String({ pattern: '^[A-Za-z0-9]{4,34}$' }),
-                },
-                { additionalProperties: false },
-              ),
+              beneficiary: BeneficiarySchema,
               reference: Type.Optional(Type.String({ maxLength: 140 })),
             },
             { additionalProperties: false },

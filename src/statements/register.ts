@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { App } from '../http/types.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
+import type { PaymentsService } from '../payments/payments-service.ts';
 import { registerStandingOrderRoutes } from '../standing-orders/routes.ts';
 import { StandingOrderScheduler } from '../standing-orders/scheduler.ts';
 import { StandingOrdersService } from '../standing-orders/standing-orders-service.ts';
@@ -30,6 +31,7 @@ export function registerStatementsAndStandingOrders(
     secrets: Secrets;
     batcher: CommandBatcher;
     tokens: TokenService;
+    payments: PaymentsService;
     clock?: () => Date;
   },
 ): void {
@@ -49,12 +51,14 @@ export function registerStatementsAndStandingOrders(
     pinMaxAttempts: config.pinMaxAttempts,
     maxAmountMajor: config.maxAmountMajor,
     clock,
+    bankCode: config.bankCode,
   });
   registerStandingOrderRoutes(app, { standingOrders, tokens });
   const scheduler = new StandingOrderScheduler({
     db: database.db,
     engine: database.engine,
     batcher: deps.batcher,
+    payments: deps.payments,
     clock,
     options: config.standingOrders,
     log: app.log.child({ component: 'standing-orders' }),

@@ -15,11 +15,8 @@ import {
   Success,
 } from '../ui';
 
-// `beneficiary` is always null until payments to other banks exist; the page never shows it.
-type Order = Omit<
-  paths['/api/v1/accounts/{accountNumber}/standing-orders']['get']['responses']['200']['content']['application/json']['data'][number],
-  'beneficiary'
->;
+type Order =
+  paths['/api/v1/accounts/{accountNumber}/standing-orders']['get']['responses']['200']['content']['application/json']['data'][number];
 type Run =
   paths['/api/v1/standing-orders/{id}/runs']['get']['responses']['200']['content']['application/json']['data'][number];
 
@@ -59,6 +56,7 @@ function Runs({ orderId }: { orderId: string }) {
           {run.dueDate}
           {run.attempt > 1 ? ' (retry)' : ''}: {run.status === 'done' ? 'paid' : 'failed'}
           {run.reason ? ` — ${run.reason.replaceAll('_', ' ').toLowerCase()}` : ''}
+          {run.paymentStatus ? ` — payment ${run.paymentStatus}` : ''}
         </li>
       ))}
     </ul>
@@ -242,7 +240,10 @@ export function StandingOrdersPage() {
                 <strong>
                   <Money amount={order.amount} currency={order.currency} />
                 </strong>{' '}
-                {order.frequency} to {groupAccountNumber(order.toAccount)}
+                {order.frequency} to{' '}
+                {order.toAccount !== null
+                  ? groupAccountNumber(order.toAccount)
+                  : `${order.beneficiary?.name} (${order.beneficiary?.accountNumber} at ${order.beneficiary?.bankCode})`}
                 {order.description ? ` · ${order.description}` : ''}
               </p>
               <p>
