@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   'HOLD_EXPIRED',
   'LIMIT_EXCEEDED',
   'SAME_PERSON',
+  'MFA_ENROLMENT_REQUIRED',
+  'DESTINATION_REFUSED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -65,23 +65,29 @@ for (const engine of ENGINES) {
       );
     }
 
-    function setLimit(by: TestUser, userId: string, limits: Record<string, string>) {
+    /** Staff send a step-up code with every action; customers have none to send. */
+    async function otpOf(by: TestUser): Promise<{ otp?: string }> {
+      return by.mfaSecret === undefined ? {} : { otp: await t.staffOtp(by) };
+    }
+
+    async function setLimit(by: TestUser, userId: string, limits: Record<string, string>) {
       return t.request('PUT', `/api/v1/admin/users/${userId}/limits`, {
         token: by.token,
-        body: { dailyOutgoing: limits },
+        body: { dailyOutgoing: limits, ...(await otpOf(by)) },
       });
     }
 
-    function requestReversal(by: TestUser, transactionId: string) {
+    async function requestReversal(by: TestUser, transactionId: string) {
       return t.request<Approval>('POST', `/api/v1/admin/transactions/${transactionId}/reversal`, {
         token: by.token,
-        body: { reason: 'posted in error' },
+        body: { reason: 'posted in error', ...(await otpOf(by)) },
       });
     }
 
-    function approve(by: TestUser, id: string) {
+    async function approve(by: TestUser, id: string) {
       return t.request<Approval>('POST', `/api/v1/admin/approvals/${id}/approve`, {
         token: by.token,
+        body: await otpOf(by),
       });
     }
 
@@ -291,10 +297,10 @@ for (const engine of ENGINES) {
         const requested = await requestReversal(admin, String(withdrawal.body.id));
         expectProblem(await requestReversal(admin2, String(withdrawal.body.id)), 409, 'CONFLICT');
         const mark = await ledgerMark(t);
-        const reject = (by: TestUser) =>
+        const reject = async (by: TestUser) =>
           t.request<Approval>('POST', `/api/v1/admin/approvals/${requested.body.id}/reject`, {
             token: by.token,
-            body: { reason: 'the customer really took the cash' },
+            body: { reason: 'the customer really took the cash', ...(await otpOf(by)) },
           });
         expectProblem(await reject(admin), 403, 'SAME_PERSON');
         expectProblem(await reject(auditor), 403, 'FORBIDDEN');

@@ -42,6 +42,7 @@ for (const engine of ENGINES) {
       await lockByWrongPins(t, bob, b.accountNumber);
       const unlock = await t.request('POST', `/api/v1/admin/users/${bob.id}/unlock`, {
         token: admin.token,
+        body: { otp: await t.staffOtp(admin) },
       });
       assert.equal(unlock.status, 200, JSON.stringify(unlock.body));
       for (const verb of ['freeze', 'unfreeze']) {
@@ -50,7 +51,7 @@ for (const engine of ENGINES) {
           `/api/v1/admin/accounts/${a.accountNumber}/${verb}`,
           {
             token: admin.token,
-            body: { reason: 'test' },
+            body: { reason: 'test', otp: await t.staffOtp(admin) },
           },
         );
         assert.equal(response.status, 200, JSON.stringify(response.body));
@@ -121,6 +122,7 @@ for (const engine of ENGINES) {
         await t.deposit(other, account, '1.00'),
         await t.request('POST', '/api/v1/admin/accounts/000000000000/freeze', {
           token: admin.token,
+          body: { otp: await t.staffOtp(admin) },
         }),
       ];
       for (const refused of refusals)
@@ -128,10 +130,12 @@ for (const engine of ENGINES) {
       // Unlocking a user who is not locked and unfreezing an active account change nothing.
       const unlock = await t.request('POST', `/api/v1/admin/users/${other.id}/unlock`, {
         token: admin.token,
+        body: { otp: await t.staffOtp(admin) },
       });
       assert.equal(unlock.status, 200);
       const unfreeze = await t.request('POST', `/api/v1/admin/accounts/${account}/unfreeze`, {
         token: admin.token,
+        body: { otp: await t.staffOtp(admin) },
       });
       assert.equal(unfreeze.status, 200);
       // A transaction that writes an event and then fails leaves nothing, not even a hole.

@@ -16,6 +16,7 @@ import {
   RedisBackoffStore,
 } from './login-backoff.ts';
 import { deriveMfaKeys } from './mfa/crypto.ts';
+import { findMfa } from './mfa/repository.ts';
 import { registerMfaRoutes } from './mfa/routes.ts';
 import { MfaService } from './mfa/service.ts';
 import { registerPasswordRoutes } from './passwords/routes.ts';
@@ -137,6 +138,7 @@ export function buildAuthServices(
       accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     },
     infrastructure.gate,
+    { isEnabled: async (userId) => (await findMfa(db, userId))?.enabled === true },
   );
   const sessions = new SessionService({
     db,

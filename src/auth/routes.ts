@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../http/auth-guard.ts';
+import { authenticate, OWN_SIGN_IN, principalOf } from '../http/auth-guard.ts';
 import { errorResponses, MeSchema, Pin, Security, UserSchema } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
 import { type AuthService, USERNAME_PATTERN } from './auth-service.ts';
@@ -98,7 +98,7 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
     },
   );
 
-  const guard = authenticate(tokens);
+  const guard = authenticate(tokens, OWN_SIGN_IN);
 
   app.get(
     '/api/v1/me',

@@ -37,6 +37,8 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   HOLD_EXPIRED: 409,
   LIMIT_EXCEEDED: 422,
   SAME_PERSON: 403,
+  MFA_ENROLMENT_REQUIRED: 403,
+  DESTINATION_REFUSED: 400,
 };
 
 const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
@@ -74,6 +76,8 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   HOLD_EXPIRED: 'The hold has expired',
   LIMIT_EXCEEDED: 'Daily limit exceeded',
   SAME_PERSON: 'A second person must decide',
+  MFA_ENROLMENT_REQUIRED: 'Staff must enrol two-factor authentication first',
+  DESTINATION_REFUSED: 'The destination account cannot receive this',
 };
 
 export interface Problem {

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { authenticate, OWN_SIGN_IN, principalOf } from '../../http/auth-guard.ts';
 import { errorResponses, Security } from '../../http/schemas.ts';
 import type { App } from '../../http/types.ts';
 import { PASSWORD_MAX_LENGTH } from '../passwords/policy.ts';
@@ -11,7 +11,7 @@ const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
 
 /** Self-service TOTP enrolment, confirmation and removal for the signed-in user. */
 export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenService): void {
-  const guard = authenticate(tokens);
+  const guard = authenticate(tokens, OWN_SIGN_IN);
 
   app.post(
     '/api/v1/me/mfa/enrol',

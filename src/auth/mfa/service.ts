@@ -101,11 +101,18 @@ export class MfaService {
   }
 
   /**
-   * For staff actions (unlock, freeze): when the acting user has MFA enabled, a current TOTP
-   * code is required; returns when MFA is not enabled. Recovery codes are for regaining
-   * access, not for approving operations, so they are not accepted here.
+   * For staff actions (unlock, freeze): a current TOTP code is required. Staff without
+   * confirmed MFA are refused (MFA_ENROLMENT_REQUIRED; the authentication hook refuses them
+   * earlier, this is the second line). Recovery codes are for regaining access, not for
+   * approving operations, so they are not accepted here.
    */
   async assertStaffFactor(userId: string, otp: string | undefined): Promise<void> {
+    if (!(await this.isEnabled(userId))) {
+      throw new CorebankError(
+        'MFA_ENROLMENT_REQUIRED',
+        'staff must turn on two-factor authentication before any staff action',
+      );
+    }
     await this.#checkSecondFactor(userId, otp, false);
   }
 

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { authenticate, OWN_SIGN_IN, principalOf } from '../../http/auth-guard.ts';
 import { errorResponses, Security } from '../../http/schemas.ts';
 import type { App } from '../../http/types.ts';
 import type { TokenService } from '../tokens.ts';
@@ -101,7 +101,7 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
   app.post(
     '/api/v1/me/sessions/end-all',
     {
-      onRequest: authenticate(tokens),
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
       schema: {
         tags: ['auth'],
         summary: 'Sign out everywhere: end every session of the signed-in user, this one too',
