@@ -100,7 +100,7 @@ for (const engine of ENGINES) {
     async function setLimit(user: TestUser, usd: string): Promise<void> {
       const set = await t.request('PUT', `/api/v1/admin/users/${user.id}/limits`, {
         token: admin.token,
-        body: { dailyOutgoing: { USD: usd } },
+        body: { dailyOutgoing: { USD: usd }, otp: await t.staffOtp(admin) },
       });
       assert.equal(set.status, 200, JSON.stringify(set.body));
     }
