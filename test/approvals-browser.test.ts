@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from './support/harness.ts';
@@ -12,6 +13,7 @@ import {
   ProcessGroup,
   type ServerProcess,
 } from './support/process.ts';
+import { totpCode } from './support/staff.ts';
 
 /**
  * The maker-checker approval flow in the dashboard (issue #13), in Chromium against a real
@@ -74,6 +76,21 @@ describe('approvals in the dashboard', { skip }, () => {
     }
     server = await processes.startServer(env);
     base = server.baseUrl;
+    // Every staff member enrols in two-step verification before any staff action (#10).
+    for (const name of ['maker_admin', 'checker_admin']) {
+      const staff = await token(name);
+      const enrol = await httpJson<{ secret: string }>(base, 'POST', '/api/v1/me/mfa/enrol', {
+        token: staff,
+        body: { password: PASSWORD },
+      });
+      assert.equal(enrol.status, 200, JSON.stringify(enrol.body));
+      secrets.set(name, enrol.body.secret);
+      const confirm = await httpJson(base, 'POST', '/api/v1/me/mfa/confirm', {
+        token: staff,
+        body: { code: await code(name) },
+      });
+      assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
+    }
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -98,11 +115,37 @@ describe('approvals in the dashboard', { skip }, () => {
     return page;
   }
 
+  /**
+   * A current code of `username`'s authenticator app. A code is good once per 30-second
+   * step; so that the test can take several in one step, the step used last is forgotten in
+   * the server's database first, as if the next 30 seconds had passed.
+   */
+  const secrets = new Map<string, string>();
+  async function code(username: string): Promise<string> {
+    const secret = secrets.get(username);
+    assert.ok(secret !== undefined, `${username} has no MFA secret`);
+    const file = new DatabaseSync(path.join(db.dataDir, 'corebank.db'), { timeout: 5_000 });
+    try {
+      file
+        .prepare(
+          'update user_mfa set last_used_step = null where user_id = (select id from users where username = ?)',
+        )
+        .run(username);
+    } finally {
+      file.close();
+    }
+    return totpCode(secret);
+  }
+
   async function signIn(page: Page, username: string): Promise<void> {
     await page.goto(`${base}/login`);
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    if (secrets.has(username)) {
+      await page.getByLabel('One-time code').fill(await code(username));
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   }
 
@@ -154,6 +197,7 @@ describe('approvals in the dashboard', { skip }, () => {
     const form = maker.getByTestId('reversal-form');
     await form.getByText('75.00').waitFor();
     await form.getByLabel('Reason for the reversal').fill('deposited to the wrong customer');
+    await maker.getByLabel('Code from your authenticator app').fill(await code('maker_admin'));
     await form.getByRole('button', { name: 'Request reversal' }).click();
     await maker.getByText(`Reversal of transaction ${deposit.body.id} requested`).waitFor();
     await monitorRow.getByText('Reversal requested').waitFor();
@@ -170,6 +214,7 @@ describe('approvals in the dashboard', { skip }, () => {
     assert.equal(await fromMonitor.getByRole('button', { name: 'Approve' }).count(), 0);
     await maker.getByLabel('Transaction id').fill(second.body.id);
     await maker.getByLabel('Reason', { exact: true }).fill('a duplicate of the first');
+    await maker.getByLabel('Code from your authenticator app').fill(await code('maker_admin'));
     await maker.getByRole('button', { name: 'Request reversal' }).click();
     await maker.getByText('Reversal requested').waitFor();
     await maker
@@ -183,6 +228,7 @@ describe('approvals in the dashboard', { skip }, () => {
     await signIn(checker, 'checker_admin');
     await checker.goto(`${base}/approvals`);
     await checker.getByRole('heading', { name: 'Queue' }).waitFor();
+    await checker.getByLabel('Code from your authenticator app').fill(await code('checker_admin'));
     await checker
       .locator('[data-approval]')
       .filter({ hasText: `transaction ${deposit.body.id}` })

@@ -100,7 +100,7 @@ for (const engine of ENGINES) {
     async function setLimit(user: TestUser, usd: string): Promise<void> {
       const set = await t.request('PUT', `/api/v1/admin/users/${user.id}/limits`, {
         token: admin.token,
-        body: { dailyOutgoing: { USD: usd } },
+        body: { dailyOutgoing: { USD: usd }, otp: await t.staffOtp(admin) },
       });
       assert.equal(set.status, 200, JSON.stringify(set.body));
     }
@@ -225,52 +225,69 @@ for (const engine of ENGINES) {
     );
 
     it(
-      'standing-order runs count with payments: a run over the limit fails with LIMIT_EXCEEDED',
+      'standing-order runs (transfers and payments to other banks) count: one over the limit fails',
       TIMEOUT,
       async () => {
         const { user, account } = await t.fundedCustomer('100.00');
         const bob = await t.customer();
         const bobAccount = (await t.openAccount(bob)).accountNumber;
-        await setLimit(user, '30.00');
-        const order = await t.request<{ id: string }>(
-          'POST',
-          `/api/v1/accounts/${account}/standing-orders`,
+        await setLimit(user, '35.00');
+        const makeOrder = async (to: Record<string, unknown>, amount: string) => {
+          const made = await t.request<{ id: string }>(
+            'POST',
+            `/api/v1/accounts/${account}/standing-orders`,
+            {
+              token: user.token,
+              body: {
+                pin: DEFAULT_PIN,
+                amount,
+                frequency: 'daily',
+                startDate: '2027-07-01',
+                ...to,
+              },
+            },
+          );
+          assert.equal(made.status, 201, JSON.stringify(made.body));
+          return made.body.id;
+        };
+        const internal = await makeOrder({ toAccount: bobAccount }, '10.00');
+        const external = await makeOrder(
           {
-            token: user.token,
-            body: {
-              pin: DEFAULT_PIN,
-              toAccount: bobAccount,
-              amount: '10.00',
-              frequency: 'daily',
-              startDate: '2027-07-01',
+            beneficiary: {
+              name: 'Bob Other',
+              bankCode: sandbox.sandboxBankCode,
+              accountNumber: 'GB000123456',
             },
           },
+          '5.00',
         );
-        assert.equal(order.status, 201, JSON.stringify(order.body));
         assert.equal((await pay(user, account, '20.00')).status, 202);
         // The scheduler's dates are its own; the money moves, and is counted, today.
         const scheduler = t.app.standingOrderScheduler;
         await scheduler.runDue(new Date('2027-07-01T08:00:00.000Z'));
         assert.equal(await t.balance(bob, bobAccount), '10.00');
-        assert.equal((await limits(user)).usedToday.USD, '30.00');
+        assert.equal((await limits(user)).usedToday.USD, '35.00');
         refusedForLimit(await t.withdraw(user, account, '0.01'));
         await scheduler.runDue(new Date('2027-07-02T08:00:00.000Z'));
-        const runs = await t.request<{
-          data: Array<{ dueDate: string; status: string; reason?: string }>;
-        }>('GET', `/api/v1/standing-orders/${order.body.id}/runs?limit=10`, { token: user.token });
-        assert.deepEqual(
-          runs.body.data.map((r) => [r.dueDate, r.status, r.reason]),
-          [
-            ['2027-07-02', 'failed', 'LIMIT_EXCEEDED'],
-            ['2027-07-01', 'done', undefined],
-          ],
-        );
+        for (const id of [internal, external]) {
+          const runs = await t.request<{
+            data: Array<{ dueDate: string; status: string; reason?: string }>;
+          }>('GET', `/api/v1/standing-orders/${id}/runs?limit=10`, { token: user.token });
+          assert.deepEqual(
+            runs.body.data.map((r) => [r.dueDate, r.status, r.reason]),
+            [
+              ['2027-07-02', 'failed', 'LIMIT_EXCEEDED'],
+              ['2027-07-01', 'done', undefined],
+            ],
+            id,
+          );
+          const cancelled = await t.request('DELETE', `/api/v1/standing-orders/${id}`, {
+            token: user.token,
+          });
+          assert.ok(cancelled.status < 300, JSON.stringify(cancelled.body));
+        }
         assert.equal(await t.balance(bob, bobAccount), '10.00');
-        assert.equal((await limits(user)).usedToday.USD, '30.00');
-        const cancelled = await t.request('DELETE', `/api/v1/standing-orders/${order.body.id}`, {
-          token: user.token,
-        });
-        assert.ok(cancelled.status < 300, JSON.stringify(cancelled.body));
+        assert.equal((await limits(user)).usedToday.USD, '35.00');
         await ledgerMark(t);
       },
     );

@@ -59,7 +59,7 @@ export function AdminPage({ me }: { me: Me }) {
             inputMode="numeric"
             autoComplete="one-time-code"
             maxLength={6}
-            hint="Two-step verification is on for you: unlocking and freezing need a current code."
+            hint="Two-step verification is on for you: unlocking, freezing and asking for a reversal need a current code."
           />
         </section>
       ) : null}
