@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   'HOLD_NOT_PENDING',
   'HOLD_EXPIRED',
   'LIMIT_EXCEEDED',
+  'BULK_REFUSED',
   'SAME_PERSON',
 ] as const;
 

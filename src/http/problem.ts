@@ -36,6 +36,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   HOLD_NOT_PENDING: 409,
   HOLD_EXPIRED: 409,
   LIMIT_EXCEEDED: 422,
+  BULK_REFUSED: 422,
   SAME_PERSON: 403,
 };
 
@@ -73,6 +74,7 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   HOLD_NOT_PENDING: 'The hold is no longer pending',
   HOLD_EXPIRED: 'The hold has expired',
   LIMIT_EXCEEDED: 'Daily limit exceeded',
+  BULK_REFUSED: 'A transfer of an atomic bulk request was refused; nothing was posted',
   SAME_PERSON: 'A second person must decide',
 };
 
