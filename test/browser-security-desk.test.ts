@@ -253,7 +253,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
 
     // Capture 30 of the 40 held for the cheque; the other 10 are released with it.
     const cheque = list.getByRole('listitem').filter({ hasText: 'Cheque 1042' });
-    await cheque.getByRole('button', { name: 'Capture…' }).click();
+    await cheque.getByRole('button', { name: /^Capture the hold of 40\.00 USD/ }).click();
     await cheque.getByLabel(/^Amount to capture/).fill('30');
     await assertAccessible(page, 'capture confirmation');
     await cheque.getByRole('button', { name: 'Capture now' }).click();
@@ -264,7 +264,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
 
     // Release the card authorisation, after a confirmation.
     const card = list.getByRole('listitem').filter({ hasText: 'Card authorisation' });
-    await card.getByRole('button', { name: 'Release…' }).click();
+    await card.getByRole('button', { name: /^Release the hold of 25\.00 USD/ }).click();
     await card.getByText(/Release the hold of \$25\.00\?/).waitFor();
     await card.getByRole('button', { name: 'Release hold' }).click();
     await holds.getByText('Hold released.').waitFor();
