@@ -7,7 +7,7 @@ import { rotateSigningKey } from './auth/secrets.ts';
 import { loadConfig } from './config.ts';
 import { type DatabaseHandle, openDatabase, sqliteFile } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { isCorebankError } from './errors.ts';
+import { CorebankError, isCorebankError } from './errors.ts';
 import { verifyLedger } from './ledger/verify.ts';
 import { paymentNetworkClientOf } from './payments/network-client.ts';
 import { isReconciled, type ReconciliationItem, reconcile } from './payments/reconciliation.ts';
@@ -44,7 +44,8 @@ commands:
   reconcile --date YYYY-MM-DD [--json]
                                compare the day's settled payments and returns in the ledger
                                with the payment network's settlement report (PAYMENT_NETWORK_*
-                               as for the server); list every mismatch, exit 1 if there is one
+                               as for the server); list every mismatch, exit 1 if there is
+                               one, 2 if the day cannot be checked
   backup --to FILE             consistent online copy of the database (SQLite: VACUUM INTO;
                                PostgreSQL: pg_dump custom format)
   restore --from FILE [--force]
@@ -292,7 +293,9 @@ async function reconcileDay(
   await assertTablesPresent(database, ['payments', ...LEDGER_TABLES]);
   const network = loadConfig().paymentNetwork;
   if (network === undefined) {
-    throw new OperatorError(
+    // Exit 2 like a network that does not answer: the day could not be checked.
+    throw new CorebankError(
+      'SERVICE_UNAVAILABLE',
       'no payment network is configured (set PAYMENT_NETWORK_URL, PAYMENT_NETWORK_CLIENT_ID, ' +
         'PAYMENT_NETWORK_CLIENT_SECRET and PAYMENT_NETWORK_WEBHOOK_SECRET as for the server)',
     );

@@ -41,6 +41,14 @@ export interface Config {
    * to PostgreSQL or Redis may take before it counts as the dependency being down.
    */
   ledgerMaxWaitMs: number;
+  /**
+   * Shedding at the door (src/reliability/entry-admission.ts): the latency served requests
+   * should stay under (0: off; default half of `ledgerMaxWaitMs`, so the whole answer, not
+   * only the wait for a batch, stays under the ledger's deadline), and the most requests in
+   * flight at once.
+   */
+  admissionTargetMs: number;
+  admissionMaxInFlight: number;
   databaseConnectTimeoutMs: number;
   databaseStatementTimeoutMs: number;
   redisCommandTimeoutMs: number;
@@ -374,6 +382,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('SMTP_URL needs MAIL_FROM (the sender address of outgoing mail)');
   }
   const rateLimitsSwitch = text(env, 'RATE_LIMITS', 'on');
+  const ledgerMaxWaitMs = integer(env, 'LEDGER_MAX_WAIT_MS', 1000, 1, 60_000);
   if (rateLimitsSwitch !== 'on' && rateLimitsSwitch !== 'off') {
     throw new ConfigError(`RATE_LIMITS must be on or off, got "${rateLimitsSwitch}"`);
   }
@@ -446,7 +455,15 @@ export function loadConfig(env: Env = process.env): Config {
       env.LEDGER_BATCH_CONCURRENCY === undefined || env.LEDGER_BATCH_CONCURRENCY === ''
         ? undefined
         : integer(env, 'LEDGER_BATCH_CONCURRENCY', 1, 1, 64),
-    ledgerMaxWaitMs: integer(env, 'LEDGER_MAX_WAIT_MS', 1000, 1, 60_000),
+    ledgerMaxWaitMs,
+    admissionTargetMs: integer(
+      env,
+      'ADMISSION_TARGET_MS',
+      Math.max(1, Math.floor(ledgerMaxWaitMs / 2)),
+      0,
+      60_000,
+    ),
+    admissionMaxInFlight: integer(env, 'ADMISSION_MAX_IN_FLIGHT', 1024, 16, 100_000),
     databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 60_000),
     databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 250, 10, 60_000),

@@ -52,6 +52,8 @@ for (const engine of ENGINES) {
         PAYMENT_NETWORK_CLIENT_SECRET: sandbox.clientSecret,
         PAYMENT_NETWORK_WEBHOOK_SECRET: sandbox.webhookSecret,
         PAYMENT_DISPATCH_INTERVAL_MS: '50',
+        // Standing orders run when the test says (runDue), on dates of its choosing.
+        STANDING_ORDERS_SCHEDULER: 'off',
       });
       await t.app.listen({ host: '127.0.0.1', port });
       admin = await t.staff('admin');
@@ -98,7 +100,7 @@ for (const engine of ENGINES) {
     async function setLimit(user: TestUser, usd: string): Promise<void> {
       const set = await t.request('PUT', `/api/v1/admin/users/${user.id}/limits`, {
         token: admin.token,
-        body: { dailyOutgoing: { USD: usd } },
+        body: { dailyOutgoing: { USD: usd }, otp: await t.staffOtp(admin) },
       });
       assert.equal(set.status, 200, JSON.stringify(set.body));
     }
@@ -145,6 +147,27 @@ for (const engine of ENGINES) {
         await ledgerMark(t);
       },
     );
+
+    it('a payment counts on the day it was made, not on the day it settles', TIMEOUT, async () => {
+      const { user, account } = await t.fundedCustomer('100.00');
+      await setLimit(user, '30.00');
+      const paid = await pay(user, account, '25.00');
+      assert.equal(paid.status, 202);
+      await until(user, paid.body.id, 'settled');
+      assert.equal((await limits(user)).usedToday.USD, '25.00');
+      // Made yesterday (as if just before midnight), settled today: today's use is nothing,
+      // though the settlement's posting (by the payer) is dated today.
+      const yesterday = new Date(Date.now() - 86_400_000).toISOString();
+      await t.runtime.database.db
+        .updateTable('payments')
+        .set({ created_at: yesterday })
+        .where('id', '=', paid.body.id)
+        .execute();
+      assert.equal((await limits(user)).usedToday.USD, '0.00');
+      assert.equal((await t.withdraw(user, account, '30.00')).status, 201);
+      refusedForLimit(await t.withdraw(user, account, '0.01'));
+      await ledgerMark(t);
+    });
 
     it(
       '40 parallel payments against a limit that allows exactly 13: exactly 13 are made',
@@ -197,6 +220,74 @@ for (const engine of ENGINES) {
         assert.equal(ok, 17, JSON.stringify(answers.map((r) => r.status)));
         assert.equal(refused, 28);
         assert.equal((await limits(user)).usedToday.USD, '17.00');
+        await ledgerMark(t);
+      },
+    );
+
+    it(
+      'standing-order runs (transfers and payments to other banks) count: one over the limit fails',
+      TIMEOUT,
+      async () => {
+        const { user, account } = await t.fundedCustomer('100.00');
+        const bob = await t.customer();
+        const bobAccount = (await t.openAccount(bob)).accountNumber;
+        await setLimit(user, '35.00');
+        const makeOrder = async (to: Record<string, unknown>, amount: string) => {
+          const made = await t.request<{ id: string }>(
+            'POST',
+            `/api/v1/accounts/${account}/standing-orders`,
+            {
+              token: user.token,
+              body: {
+                pin: DEFAULT_PIN,
+                amount,
+                frequency: 'daily',
+                startDate: '2027-07-01',
+                ...to,
+              },
+            },
+          );
+          assert.equal(made.status, 201, JSON.stringify(made.body));
+          return made.body.id;
+        };
+        const internal = await makeOrder({ toAccount: bobAccount }, '10.00');
+        const external = await makeOrder(
+          {
+            beneficiary: {
+              name: 'Bob Other',
+              bankCode: sandbox.sandboxBankCode,
+              accountNumber: 'GB000123456',
+            },
+          },
+          '5.00',
+        );
+        assert.equal((await pay(user, account, '20.00')).status, 202);
+        // The scheduler's dates are its own; the money moves, and is counted, today.
+        const scheduler = t.app.standingOrderScheduler;
+        await scheduler.runDue(new Date('2027-07-01T08:00:00.000Z'));
+        assert.equal(await t.balance(bob, bobAccount), '10.00');
+        assert.equal((await limits(user)).usedToday.USD, '35.00');
+        refusedForLimit(await t.withdraw(user, account, '0.01'));
+        await scheduler.runDue(new Date('2027-07-02T08:00:00.000Z'));
+        for (const id of [internal, external]) {
+          const runs = await t.request<{
+            data: Array<{ dueDate: string; status: string; reason?: string }>;
+          }>('GET', `/api/v1/standing-orders/${id}/runs?limit=10`, { token: user.token });
+          assert.deepEqual(
+            runs.body.data.map((r) => [r.dueDate, r.status, r.reason]),
+            [
+              ['2027-07-02', 'failed', 'LIMIT_EXCEEDED'],
+              ['2027-07-01', 'done', undefined],
+            ],
+            id,
+          );
+          const cancelled = await t.request('DELETE', `/api/v1/standing-orders/${id}`, {
+            token: user.token,
+          });
+          assert.ok(cancelled.status < 300, JSON.stringify(cancelled.body));
+        }
+        assert.equal(await t.balance(bob, bobAccount), '10.00');
+        assert.equal((await limits(user)).usedToday.USD, '35.00');
         await ledgerMark(t);
       },
     );

@@ -363,6 +363,11 @@ for (const engine of ENGINES) {
           assert.equal(result.code, 2, describeRun(result));
           assert.match(result.stderr, /reconcile needs --date YYYY-MM-DD/);
         }
+        const unconfigured = await group.runCli(['reconcile', '--date', date], {
+          env: childEnv(t.database.env),
+        });
+        assert.equal(unconfigured.code, 2, describeRun(unconfigured));
+        assert.match(unconfigured.stderr, /no payment network is configured/);
         await house.setFaults({ refuseAll: true });
         try {
           const down = await reconcileCli();

@@ -5,6 +5,8 @@ import { hasRole, type Principal } from '../auth/roles.ts';
 import type { Db, Engine, Trx } from '../db/database.ts';
 import type { ApprovalsTable, JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 import { CorebankError } from '../errors.ts';
+import { approvalChanged } from '../events/event-data.ts';
+import { appendEvent } from '../events/outbox.ts';
 import {
   findIdempotencyKeys,
   idempotencyMapKey,
@@ -325,7 +327,9 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const view = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(view));
+      return view;
     });
   }
 
@@ -368,7 +372,9 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const view = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(view));
+      return view;
     });
   }
 
@@ -501,6 +507,7 @@ export class ControlsService {
         now,
       );
       const pendingApproval = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(pendingApproval));
       if (idempotency !== null) {
         const stored = await insertIdempotencyKeys(trx, [
           {

@@ -85,6 +85,7 @@ export async function readDailyOutgoing(
   outgoingKinds: readonly string[],
   day: { startIso: string; endIso: string },
   config: DailyLimitsConfig,
+  options: { onlyLimited?: boolean } = {},
 ): Promise<Map<string, Map<string, DailyOutgoing>>> {
   const result = new Map<string, Map<string, DailyOutgoing>>();
   if (userIds.length === 0) return result;
@@ -109,13 +110,21 @@ export async function readDailyOutgoing(
       entry.limitMinor = limitMinor;
     }
   }
-  if (outgoingKinds.length === 0) return result;
+  // The engine needs today's use only of users with a limit (a batch of users without any
+  // costs no sums); the limits document shows it to everyone.
+  const counted =
+    options.onlyLimited === true
+      ? userIds.filter((id) =>
+          [...(result.get(id)?.values() ?? [])].some((entry) => entry.limitMinor !== null),
+        )
+      : userIds;
+  if (outgoingKinds.length === 0 || counted.length === 0) return result;
   const used = await trx
     .selectFrom('postings as p')
     .innerJoin('accounts as a', 'a.id', 'p.account_id')
     .innerJoin('journal_entries as e', 'e.id', 'p.entry_id')
     .select(['a.user_id', 'p.currency', sql<string>`sum(p.amount_minor)`.as('used')])
-    .where('a.user_id', 'in', [...userIds])
+    .where('a.user_id', 'in', [...counted])
     .whereRef('e.actor_user_id', '=', 'a.user_id')
     .where('p.direction', '=', 'debit')
     .where('e.kind', 'in', outgoingKinds as never)
@@ -138,7 +147,7 @@ export async function readDailyOutgoing(
     .selectFrom('payments as py')
     .innerJoin('accounts as a', 'a.id', 'py.account_id')
     .select(['a.user_id', 'py.currency', sql<string>`sum(py.amount_minor)`.as('used')])
-    .where('py.user_id', 'in', [...userIds])
+    .where('py.user_id', 'in', [...counted])
     .whereRef('py.user_id', '=', 'a.user_id')
     .where('py.direction', '=', 'outbound')
     .where('py.status', 'not in', ['rejected', 'failed'])

@@ -59,6 +59,11 @@ export const PaymentSchema = Type.Object(
     ),
     holdId: Type.Union([Type.String(), Type.Null()]),
     transactionId: Type.Union([Type.String(), Type.Null()]),
+    returnTransactionId: Type.Optional(
+      Type.String({
+        description: 'Present only on a returned payment: the credit that gave the money back',
+      }),
+    ),
     createdAt: Type.String(),
     updatedAt: Type.String(),
   },

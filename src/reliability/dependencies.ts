@@ -1,3 +1,5 @@
+import { Gauge, type Registry } from 'prom-client';
+
 /**
  * What Corebank does when something it depends on is down (docs/operations.md, "When a
  * dependency fails"): the error is recognised as an outage rather than a bug, the request
@@ -304,4 +306,40 @@ export class DependencyMonitor {
     timer.unref();
     this.#timers.set(dependency, timer);
   }
+}
+
+/** The monitor's counters for `GET /metrics`: outages and slow calls per dependency. */
+export function dependencyMetrics(monitor: DependencyMonitor): (registry: Registry) => void {
+  return (registry) => {
+    const names: DependencyName[] = ['database', 'redis'];
+    new Gauge({
+      name: 'corebank_dependency_outages_total',
+      help: 'Times a dependency went down (each outage once)',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+      collect() {
+        for (const dependency of names) this.set({ dependency }, monitor.outages(dependency));
+      },
+    });
+    new Gauge({
+      name: 'corebank_dependency_slow_calls_total',
+      help: 'Calls that timed out on a connection that stayed up (slow, not an outage)',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+      collect() {
+        for (const dependency of names) this.set({ dependency }, monitor.slowCalls(dependency));
+      },
+    });
+    new Gauge({
+      name: 'corebank_dependency_up',
+      help: '1 while the dependency is up as this process sees it, 0 while it is down',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+      collect() {
+        for (const dependency of names) {
+          this.set({ dependency }, monitor.isDown(dependency) ? 0 : 1);
+        }
+      },
+    });
+  };
 }

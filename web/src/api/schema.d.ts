@@ -563,6 +563,7 @@ export interface paths {
               }>;
               holdId: string | null;
               transactionId: string | null;
+              returnTransactionId?: string;
               createdAt: string;
               updatedAt: string;
             }>;
@@ -639,6 +640,7 @@ export interface paths {
             }>;
             holdId: string | null;
             transactionId: string | null;
+            returnTransactionId?: string;
             createdAt: string;
             updatedAt: string;
           };
@@ -3585,6 +3587,7 @@ export interface paths {
             }>;
             holdId: string | null;
             transactionId: string | null;
+            returnTransactionId?: string;
             createdAt: string;
             updatedAt: string;
           };
