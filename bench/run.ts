@@ -107,7 +107,8 @@ const durationSeconds = positive(
   quick ? 3 : values.scale ? 10 : 20,
   3600,
 );
-const connections = positive('connections', values.connections, 64, 4096);
+// --scale measures growth, not saturation: 16 connections unless told otherwise.
+const connections = positive('connections', values.connections, values.scale ? 16 : 64, 4096);
 const sweep = (values.sweep ?? (quick ? '1,16,64' : '1,4,16,64,256'))
   .split(',')
   .filter((part) => part.trim() !== '')
@@ -505,8 +506,21 @@ async function mainScale(): Promise<number> {
     // No earlier results.
   }
   let failed = false;
+  const write = () => {
+    fs.mkdirSync(path.dirname(scaleFile), { recursive: true });
+    fs.writeFileSync(scaleFile, `${JSON.stringify(results, null, 2)}\n`);
+    const relative = path.relative(PROJECT_ROOT, scaleFile);
+    fs.writeFileSync(
+      scaleFile.replace(/\.json$/, '.md'),
+      renderScaleMarkdown(results, relative.startsWith('..') ? path.basename(scaleFile) : relative),
+    );
+  };
   for (const engine of engines) {
     const run = await runScale({
+      onStep: (partial) => {
+        results.runs[engine] = partial;
+        write();
+      },
       engine,
       adminUrl,
       accounts: scaleAccounts,
@@ -518,13 +532,7 @@ async function mainScale(): Promise<number> {
     });
     results.runs[engine] = run;
     failed ||= !run.ok;
-    fs.mkdirSync(path.dirname(scaleFile), { recursive: true });
-    fs.writeFileSync(scaleFile, `${JSON.stringify(results, null, 2)}\n`);
-    const relative = path.relative(PROJECT_ROOT, scaleFile);
-    fs.writeFileSync(
-      scaleFile.replace(/\.json$/, '.md'),
-      renderScaleMarkdown(results, relative.startsWith('..') ? path.basename(scaleFile) : relative),
-    );
+    write();
   }
   process.stdout.write(`results: ${scaleFile}\n`);
   return failed ? 1 : 0;

@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import { openRuntime } from '../src/runtime.ts';
-import { assertMostlySuccessful, runBare } from './lib/load.ts';
+import { assertMostlySuccessful, type LoadResult, runBare } from './lib/load.ts';
 import {
   analyze,
   countCustomerAccounts,
@@ -41,6 +41,8 @@ export interface ScaleOptions {
   durationSeconds: number;
   command: string;
   running: Set<RunningServer>;
+  /** Called after each step with the run so far, so a long run's results survive a stop. */
+  onStep: (run: ScaleRun) => void;
 }
 
 /** Customers with tokens: the senders of the transfers and the owners of the history pages. */
@@ -48,6 +50,19 @@ const SEEDED_CUSTOMERS = 200;
 
 function log(engine: string, message: string): void {
   process.stdout.write(`[scale ${engine}] ${message}\n`);
+}
+
+/**
+ * A step whose requests were mostly refused is recorded as measured (its status counts are
+ * in the results) rather than ending the run: on an overloaded machine the server sheds load
+ * with 503 by design, and the growth steps after it are still worth measuring.
+ */
+function warnIfShed(engine: string, result: LoadResult): void {
+  try {
+    assertMostlySuccessful(result);
+  } catch (error) {
+    log(engine, `WARNING: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 export async function runScale(options: ScaleOptions): Promise<ScaleRun> {
@@ -120,14 +135,14 @@ export async function runScale(options: ScaleOptions): Promise<ScaleRun> {
           options.connections,
           options.durationSeconds,
         );
-        assertMostlySuccessful(transfers);
+        warnIfShed(engine, transfers);
         const history = await runHistory(
           server.baseUrl,
           population,
           options.connections,
           options.durationSeconds,
         );
-        assertMostlySuccessful(history);
+        warnIfShed(engine, history);
         step = {
           label,
           barePost,
@@ -156,6 +171,7 @@ export async function runScale(options: ScaleOptions): Promise<ScaleRun> {
         },
       };
       run.steps.push(full);
+      options.onStep(run);
       log(
         engine,
         `${label}: ${accounts} accounts, ${postings} postings; bare POST ${barePost.okPerSecond}/s; ` +
