@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { StaffCodes } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/harness.ts';
 import {
   childEnv,
@@ -38,6 +39,7 @@ describe('approvals in the dashboard', { skip }, () => {
   let server: ServerProcess;
   let browser: Browser;
   let base = '';
+  let staffCodes: StaffCodes;
   const problems: string[] = [];
 
   before(async () => {
@@ -73,6 +75,11 @@ describe('approvals in the dashboard', { skip }, () => {
     }
     server = await processes.startServer(env);
     base = server.baseUrl;
+    // Staff must enrol MFA before any staff action (issue #10, item 6).
+    staffCodes = new StaffCodes(db);
+    for (const name of ['maker_admin', 'checker_admin']) {
+      await staffCodes.enrol(base, name, PASSWORD);
+    }
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -102,6 +109,7 @@ describe('approvals in the dashboard', { skip }, () => {
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    if (staffCodes.has(username)) await staffCodes.finishSignIn(page, username);
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   }
 
@@ -141,6 +149,7 @@ describe('approvals in the dashboard', { skip }, () => {
     await maker.getByRole('link', { name: 'Approvals' }).click();
     await maker.getByLabel('Transaction id').fill(deposit.body.id);
     await maker.getByLabel('Reason', { exact: true }).fill('deposited to the wrong customer');
+    await maker.getByLabel('Code from your authenticator app').fill(staffCodes.code('maker_admin'));
     await maker.getByRole('button', { name: 'Request reversal' }).click();
     await maker.getByText('Reversal requested').waitFor();
     const row = maker.locator('[data-approval]').first();
@@ -152,6 +161,9 @@ describe('approvals in the dashboard', { skip }, () => {
     await signIn(checker, 'checker_admin');
     await checker.goto(`${base}/approvals`);
     await checker.getByRole('heading', { name: 'Queue' }).waitFor();
+    await checker
+      .getByLabel('Code from your authenticator app')
+      .fill(staffCodes.code('checker_admin'));
     await checker
       .locator('[data-approval]')
       .first()

@@ -35,7 +35,7 @@ export function AdminPage({ me }: { me: Me }) {
   const changed = () => setVersion((v) => v + 1);
   // Staff enrolled in two-step verification confirm each action with a current code.
   const [otp, setOtp] = useState('');
-  const needsOtp = isAdmin && me.mfaEnabled;
+  const needsOtp = isAdmin;
   const actionBody = () => (needsOtp && otp.trim() !== '' ? { otp: otp.trim() } : {});
   return (
     <>
@@ -58,7 +58,7 @@ export function AdminPage({ me }: { me: Me }) {
             inputMode="numeric"
             autoComplete="one-time-code"
             maxLength={6}
-            hint="Two-step verification is on for you: unlocking and freezing need a current code."
+            hint="Unlocking and freezing each need a current code from your authenticator app."
           />
         </section>
       ) : null}

@@ -19,6 +19,10 @@ export function ApprovalsPage({ me }: { me: Me }) {
   const [problem, setProblem] = useState<Problem | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [rejectReason, setRejectReason] = useState('');
+  // Every staff action is confirmed with a current code from the authenticator app (staff
+  // must have two-step verification on before any staff action).
+  const [otp, setOtp] = useState('');
+  const otpBody = () => (otp.trim() === '' ? {} : { otp: otp.trim() });
 
   const load = useCallback(async () => {
     const query = status === '' ? {} : { status: status as 'pending' };
@@ -40,11 +44,14 @@ export function ApprovalsPage({ me }: { me: Me }) {
       verdict === 'approve'
         ? await api.POST('/api/v1/admin/approvals/{id}/approve', {
             params: { path: { id } },
-            body: {},
+            body: otpBody(),
           })
         : await api.POST('/api/v1/admin/approvals/{id}/reject', {
             params: { path: { id } },
-            body: { reason: rejectReason.trim() || 'rejected without a stated reason' },
+            body: {
+              reason: rejectReason.trim() || 'rejected without a stated reason',
+              ...otpBody(),
+            },
           });
     if (result.data !== undefined) {
       setDone(verdict === 'approve' ? 'Approved and applied.' : 'Rejected.');
@@ -58,7 +65,22 @@ export function ApprovalsPage({ me }: { me: Me }) {
         <h1>Approvals</h1>
         <p className="muted">A second person decides what one person asked for.</p>
       </div>
-      {isAdmin ? <ReversalRequest onRequested={load} /> : null}
+      {isAdmin ? (
+        <section className="card" aria-labelledby="otp-title">
+          <h2 id="otp-title">Confirm actions</h2>
+          <Field
+            label="Code from your authenticator app"
+            name="staffOtp"
+            value={otp}
+            onChange={setOtp}
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            maxLength={6}
+            hint="Requesting, approving and rejecting each need a current code."
+          />
+        </section>
+      ) : null}
+      {isAdmin ? <ReversalRequest onRequested={load} body={otpBody} /> : null}
       <section className="card" aria-labelledby="queue-title">
         <h2 id="queue-title">Queue</h2>
         <Select
@@ -146,7 +168,13 @@ export function ApprovalsPage({ me }: { me: Me }) {
   );
 }
 
-function ReversalRequest({ onRequested }: { onRequested: () => Promise<void> }) {
+function ReversalRequest({
+  onRequested,
+  body,
+}: {
+  onRequested: () => Promise<void>;
+  body: () => { otp?: string };
+}) {
   const [transactionId, setTransactionId] = useState('');
   const [reason, setReason] = useState('');
   const [problem, setProblem] = useState<Problem | null>(null);
@@ -157,7 +185,7 @@ function ReversalRequest({ onRequested }: { onRequested: () => Promise<void> }) 
     setDone(false);
     const { data, error, response } = await api.POST('/api/v1/admin/transactions/{id}/reversal', {
       params: { path: { id: transactionId.trim() } },
-      body: { reason },
+      body: { reason, ...body() },
     });
     if (data !== undefined) {
       setDone(true);
