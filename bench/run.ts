@@ -31,17 +31,20 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { PROJECT_ROOT } from '../test/support/process.ts';
+import { bulkPhase } from './bulk.ts';
 import { type EngineResult, runEngine } from './lib/engine-bench.ts';
 import {
   assertMostlySuccessful,
   type LoadResult,
   probeTransfer,
+  runBare,
   runCeiling,
   runTransfers,
   type TransferMix,
 } from './lib/load.ts';
 import { renderMarkdown, renderSvg } from './lib/report.ts';
 import type {
+  BareResults,
   BenchResults,
   EngineName,
   EngineRun,
@@ -55,7 +58,9 @@ import {
   benchChildEnv,
   createBenchDatabase,
   ledgerVerify,
+  memoryOf,
   type RunningServer,
+  startBareServer,
   startServer,
 } from './lib/server.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
@@ -229,8 +234,48 @@ async function countTransferEntries(database: BenchDatabase): Promise<number> {
   }
 }
 
+/**
+ * The real ceiling: a bare Fastify 5 server (no plugins, same Node, own process), `GET` and
+ * a 70-byte JSON `POST`, at the same connections and duration as the runs it is compared with.
+ */
+async function measureBare(engine: EngineName): Promise<BareResults> {
+  const bare = await startBareServer();
+  running.add(bare);
+  try {
+    const get = await runBare(bare.baseUrl, 'GET', connections, durationSeconds);
+    log(engine, `bare Fastify GET @${connections}: ${describe(get)}`);
+    assertMostlySuccessful(get);
+    const post = await runBare(bare.baseUrl, 'POST', connections, durationSeconds);
+    log(engine, `bare Fastify POST @${connections}: ${describe(post)}`);
+    assertMostlySuccessful(post);
+    return { get, post };
+  } finally {
+    await bare.stop();
+    running.delete(bare);
+  }
+}
+
+/** Samples a process's resident memory until stopped: the largest RSS seen and VmHWM. */
+function sampleMemory(pid: number | undefined): () => { rssMaxMiB: number; peakMiB: number } {
+  let rssMaxMiB = 0;
+  let peakMiB = 0;
+  const take = () => {
+    const memory = memoryOf(pid);
+    if (memory === null) return;
+    rssMaxMiB = Math.max(rssMaxMiB, memory.rssMiB);
+    peakMiB = Math.max(peakMiB, memory.peakMiB);
+  };
+  const timer = setInterval(take, 500);
+  return () => {
+    take();
+    clearInterval(timer);
+    return { rssMaxMiB: Number(rssMaxMiB.toFixed(1)), peakMiB: Number(peakMiB.toFixed(1)) };
+  };
+}
+
 async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void> {
   const { engine } = run;
+  const bare = await measureBare(engine);
   const runtime = await openRuntime(benchChildEnv(database.env));
   let population: Population;
   try {
@@ -257,10 +302,19 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
   const http = await withServer(database, [], async (started) => {
     server = started;
     ok2xx += await preflight(started, population);
+    const stopSampling = sampleMemory(started.child.pid);
     const ceiling = await runCeiling(started.baseUrl, connections, durationSeconds);
-    log(engine, `bare ceiling @${connections}: ${describe(ceiling)}`);
+    log(
+      engine,
+      `Corebank GET /health/live @${connections}: ${describe(ceiling)} ` +
+        `(${(ceiling.okPerSecond / bare.get.okPerSecond).toFixed(2)} of bare GET)`,
+    );
     assertMostlySuccessful(ceiling);
     const uniform = await transfers('uniform', connections, durationSeconds);
+    log(
+      engine,
+      `uniform transfers ${(uniform.okPerSecond / bare.post.okPerSecond).toFixed(2)} of bare POST`,
+    );
     await verifyOrFail(run, database, 'uniform transfers');
     const hotDestination = await transfers('hot-destination', connections, durationSeconds);
     await verifyOrFail(run, database, 'hot-destination transfers');
@@ -277,7 +331,20 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
       points.push({ connections: conns, transfers: point, ceiling: pointCeiling });
     }
     await verifyOrFail(run, database, 'the concurrency sweep');
+    const bulk = await bulkPhase({
+      baseUrl: started.baseUrl,
+      database,
+      population,
+      durationSeconds,
+      log: (m) => log(engine, m),
+    });
+    Object.assign(run, { bulk }); // bench/bulk.ts: POST /api/v1/transfers/bulk, plain and atomic
+    await verifyOrFail(run, database, 'bulk transfers');
+    const serverMemory = stopSampling();
+    log(engine, `server memory under load: max RSS ${serverMemory.rssMaxMiB} MiB`);
     const result: HttpResults = {
+      bare,
+      serverMemory,
       ceiling,
       uniform,
       hotDestination,

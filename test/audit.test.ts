@@ -53,10 +53,12 @@ async function populatedApp(engine: (typeof ENGINES)[number]): Promise<TestApp> 
   await lockByWrongPins(t, customer, accountNumber);
   const unlock = await t.request('POST', `/api/v1/admin/users/${customer.id}/unlock`, {
     token: admin.token,
+    body: { otp: await t.staffOtp(admin) },
   });
   assert.equal(unlock.status, 200);
   const freeze = await t.request('POST', `/api/v1/admin/accounts/${accountNumber}/freeze`, {
     token: admin.token,
+    body: { otp: await t.staffOtp(admin) },
   });
   assert.equal(freeze.status, 200);
   return t;
@@ -94,6 +96,7 @@ for (const engine of ENGINES) {
         await lockByWrongPins(t, customer, account);
         const unlock = await t.request('POST', `/api/v1/admin/users/${customer.id}/unlock`, {
           token: admin.token,
+          body: { otp: await t.staffOtp(admin) },
         });
         assert.equal(unlock.status, 200);
         // From another client address, to show the event records the caller's, not a constant.
@@ -101,6 +104,7 @@ for (const engine of ENGINES) {
           method: 'POST',
           url: `/api/v1/admin/accounts/${account}/freeze`,
           headers: { authorization: `Bearer ${admin.token}` },
+          payload: { otp: await t.staffOtp(admin) },
           remoteAddress: '203.0.113.7',
         });
         assert.equal(freeze.statusCode, 200, freeze.body);
@@ -281,7 +285,9 @@ for (const engine of ENGINES) {
 
       it('20 parallel audited actions keep the chain valid and complete', async () => {
         t = await createTestApp(engine, { RATE_LIMITS: 'off' });
-        const admin = await t.staff('admin');
+        // A step-up code is good once, so each parallel freeze or unfreeze has its own admin.
+        const admins = await Promise.all(Array.from({ length: 10 }, () => t.staff('admin')));
+        const codes = await Promise.all(admins.map((admin) => t.staffOtp(admin)));
         const teller = await t.staff('teller');
         const accounts: string[] = [];
         for (let i = 0; i < 5; i++) accounts.push((await t.fundedCustomer('100.00')).account);
@@ -290,14 +296,18 @@ for (const engine of ENGINES) {
 
         const requests = Array.from({ length: 20 }, (_, i) => {
           const account = accounts[i % accounts.length] ?? '';
+          // Requests 0, 1, 4, 5, 8, 9... are the ten freezes and unfreezes: admin 0 to 9.
+          const staffIndex = Math.floor(i / 4) * 2 + (i % 4);
           switch (i % 4) {
             case 0:
               return t.request('POST', `/api/v1/admin/accounts/${account}/freeze`, {
-                token: admin.token,
+                token: admins[staffIndex]?.token,
+                body: { otp: codes[staffIndex] },
               });
             case 1:
               return t.request('POST', `/api/v1/admin/accounts/${account}/unfreeze`, {
-                token: admin.token,
+                token: admins[staffIndex]?.token,
+                body: { otp: codes[staffIndex] },
               });
             default:
               return t.deposit(teller, account, `${i}.00`);

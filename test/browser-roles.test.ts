@@ -47,6 +47,7 @@ const SECTIONS: Record<Role, string[]> = {
   customer: [
     'Accounts',
     'Transfer',
+    'Other banks',
     'Deposit & withdraw',
     'Transactions',
     'Statements',
@@ -55,8 +56,8 @@ const SECTIONS: Record<Role, string[]> = {
     'Security',
   ],
   teller: ['Cash desk', 'Security'],
-  admin: ['Oversight', 'Approvals', 'Cash desk', 'Security'],
-  auditor: ['Oversight', 'Approvals', 'Customers', 'Security'],
+  admin: ['Oversight', 'Approvals', 'Reconciliation', 'Cash desk', 'Security'],
+  auditor: ['Oversight', 'Approvals', 'Reconciliation', 'Customers', 'Security'],
 };
 const HOME: Record<Role, { path: string; heading: string }> = {
   customer: { path: '/', heading: 'Hello, Carla' },

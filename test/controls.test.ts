@@ -65,23 +65,29 @@ for (const engine of ENGINES) {
       );
     }
 
-    function setLimit(by: TestUser, userId: string, limits: Record<string, string>) {
+    /** Staff send a step-up code with every action; customers have none to send. */
+    async function otpOf(by: TestUser): Promise<{ otp?: string }> {
+      return by.mfaSecret === undefined ? {} : { otp: await t.staffOtp(by) };
+    }
+
+    async function setLimit(by: TestUser, userId: string, limits: Record<string, string>) {
       return t.request('PUT', `/api/v1/admin/users/${userId}/limits`, {
         token: by.token,
-        body: { dailyOutgoing: limits },
+        body: { dailyOutgoing: limits, ...(await otpOf(by)) },
       });
     }
 
-    function requestReversal(by: TestUser, transactionId: string) {
+    async function requestReversal(by: TestUser, transactionId: string) {
       return t.request<Approval>('POST', `/api/v1/admin/transactions/${transactionId}/reversal`, {
         token: by.token,
-        body: { reason: 'posted in error' },
+        body: { reason: 'posted in error', ...(await otpOf(by)) },
       });
     }
 
-    function approve(by: TestUser, id: string) {
+    async function approve(by: TestUser, id: string) {
       return t.request<Approval>('POST', `/api/v1/admin/approvals/${id}/approve`, {
         token: by.token,
+        body: await otpOf(by),
       });
     }
 
@@ -291,10 +297,10 @@ for (const engine of ENGINES) {
         const requested = await requestReversal(admin, String(withdrawal.body.id));
         expectProblem(await requestReversal(admin2, String(withdrawal.body.id)), 409, 'CONFLICT');
         const mark = await ledgerMark(t);
-        const reject = (by: TestUser) =>
+        const reject = async (by: TestUser) =>
           t.request<Approval>('POST', `/api/v1/admin/approvals/${requested.body.id}/reject`, {
             token: by.token,
-            body: { reason: 'the customer really took the cash' },
+            body: { reason: 'the customer really took the cash', ...(await otpOf(by)) },
           });
         expectProblem(await reject(admin), 403, 'SAME_PERSON');
         expectProblem(await reject(auditor), 403, 'FORBIDDEN');
@@ -361,6 +367,94 @@ for (const engine of ENGINES) {
         const own = await t.deposit(admin, accountNumber, '1500.00');
         assert.equal(own.status, 202);
         expectProblem(await approve(admin, String(own.body.id)), 403, 'SAME_PERSON');
+        await auditAndLedgerVerify();
+      },
+    );
+
+    it(
+      'a held deposit honours Idempotency-Key: a retry replays the first answer and files nothing',
+      TIMEOUT,
+      async () => {
+        const user = await t.customer();
+        const { accountNumber } = await t.openAccount(user);
+        const filed = async (): Promise<number> =>
+          (
+            await t.runtime.database.db
+              .selectFrom('approvals')
+              .select('id')
+              .where('subject_key', '=', `account:${accountNumber}`)
+              .execute()
+          ).length;
+        const key = { 'Idempotency-Key': `held-${accountNumber}` };
+        const first = await t.deposit(teller, accountNumber, '5000.00', key);
+        assert.equal(first.status, 202, JSON.stringify(first.body));
+        assert.equal(first.headers['idempotent-replayed'], undefined);
+        const retry = await t.deposit(teller, accountNumber, '5000.00', key);
+        assert.equal(retry.status, 202, JSON.stringify(retry.body));
+        assert.equal(retry.headers['idempotent-replayed'], 'true');
+        assert.deepEqual(retry.body, first.body);
+        assert.equal(await filed(), 1);
+        // The same key with another request, held or not, is refused; nothing is filed.
+        expectProblem(
+          await t.deposit(teller, accountNumber, '6000.00', key),
+          409,
+          'IDEMPOTENCY_KEY_REUSED',
+        );
+        expectProblem(
+          await t.deposit(teller, accountNumber, '10.00', key),
+          409,
+          'IDEMPOTENCY_KEY_REUSED',
+        );
+        assert.equal(await filed(), 1);
+        // Approved, it is posted once; a late retry still gets the first answer, no deposit.
+        assert.equal((await approve(admin, String(first.body.id))).status, 200);
+        const late = await t.deposit(teller, accountNumber, '5000.00', key);
+        assert.equal(late.status, 202);
+        assert.deepEqual(late.body, first.body);
+        assert.equal(await filed(), 1);
+        assert.equal(await t.balance(user, accountNumber), '5000.00');
+        // Keys are per staff member: another teller's same key is their own request.
+        const teller2 = await t.staff('teller');
+        const theirs = await t.deposit(teller2, accountNumber, '5000.00', key);
+        assert.equal(theirs.status, 202);
+        assert.notEqual(theirs.body.id, first.body.id);
+        assert.equal(await filed(), 2);
+        await auditAndLedgerVerify();
+      },
+    );
+
+    it(
+      'parallel retries of a held deposit with one Idempotency-Key file one request',
+      TIMEOUT,
+      async () => {
+        const user = await t.customer();
+        const { accountNumber } = await t.openAccount(user);
+        const key = { 'Idempotency-Key': `held-parallel-${accountNumber}` };
+        const answers = await Promise.all(
+          Array.from({ length: 12 }, () => t.deposit(teller, accountNumber, '2500.00', key)),
+        );
+        assert.deepEqual(
+          answers.map((a) => a.status),
+          Array.from({ length: 12 }, () => 202),
+          JSON.stringify(answers.map((a) => a.body)),
+        );
+        const ids = new Set(answers.map((a) => a.body.id));
+        assert.equal(ids.size, 1);
+        assert.equal(answers.filter((a) => a.headers['idempotent-replayed'] === 'true').length, 11);
+        for (const answer of answers) assert.deepEqual(answer.body, answers[0]?.body);
+        const filed = await t.runtime.database.db
+          .selectFrom('approvals')
+          .select('id')
+          .where('subject_key', '=', `account:${accountNumber}`)
+          .execute();
+        assert.equal(filed.length, 1);
+        const requested = await t.runtime.database.db
+          .selectFrom('audit_events')
+          .select('id')
+          .where('action', '=', 'approval.requested')
+          .where('target', '=', `approval:${[...ids][0]}`)
+          .execute();
+        assert.equal(requested.length, 1);
         await auditAndLedgerVerify();
       },
     );

@@ -41,7 +41,7 @@ for (const engine of ENGINES) {
     after(async () => t.close());
 
     it('#1: wrong staff step-up codes meet the back-off (429) after the free failures', async () => {
-      const admin = await t.staff('admin');
+      const admin = await t.staffWithoutMfa('admin');
       const secret = await enrolMfa(t, admin);
       const { account } = await t.fundedCustomer('1.00');
       const statuses: number[] = [];
@@ -107,7 +107,7 @@ for (const engine of ENGINES) {
     }
 
     it('#1: wrong step-up codes lock the admin (423); a right code is then refused too', async () => {
-      const admin = await t.staff('admin');
+      const admin = await t.staffWithoutMfa('admin');
       const secret = await enrolMfa(t, admin);
       const { account } = await t.fundedCustomer('1.00');
       const freeze = (otp: string) =>
@@ -131,7 +131,7 @@ for (const engine of ENGINES) {
       });
       assert.equal(status.body.status, 'active');
       // Another admin unlocks; the count starts again from zero.
-      const other = await t.staff('admin');
+      const other = await t.staffWithoutMfa('admin');
       const otherSecret = await enrolMfa(t, other);
       const unlock = await t.request('POST', `/api/v1/admin/users/${admin.id}/unlock`, {
         token: other.token,
@@ -270,7 +270,7 @@ for (const engine of ENGINES) {
 
     it('#1: staff actions are rate limited per staff user', async () => {
       // Created directly: registering through the API would spend this client's allowance.
-      const admin = await t.staff('admin');
+      const admin = await t.staffWithoutMfa('admin');
       const secret = await enrolMfa(t, admin);
       const statuses: number[] = [];
       for (let i = 0; i < 31; i++) {

@@ -364,7 +364,7 @@ for (const engine of ENGINES) {
       assert.equal(await mfaEnabled(user), false);
     });
 
-    it('assertStaffFactor: nothing without MFA; with it, a fresh TOTP code only', async () => {
+    it('assertStaffFactor: refused without MFA; with it, a fresh TOTP code only', async () => {
       const { database, secrets } = t.runtime;
       const mfa = new MfaService({
         db: database.db,
@@ -385,15 +385,16 @@ for (const engine of ENGINES) {
       const assertStaffMfa = (_db: unknown, userId: string, otp: string | undefined) =>
         mfa.assertStaffFactor(userId, otp);
       const db = database.db;
-      const admin = await t.staff('admin');
-      await assertStaffMfa(db, admin.id, undefined);
-      await assertStaffMfa(db, admin.id, '123456');
-      const { secret, recoveryCodes } = await enableMfa(admin);
+      const admin = await t.staffWithoutMfa('admin');
       const rejects = (otp: string | undefined, code: string) =>
         assert.rejects(
           assertStaffMfa(db, admin.id, otp),
           (error: unknown) => error instanceof CorebankError && error.code === code,
         );
+      // Staff without MFA are refused outright, code or none (issue #10, item 6).
+      await rejects(undefined, 'MFA_ENROLMENT_REQUIRED');
+      await rejects('123456', 'MFA_ENROLMENT_REQUIRED');
+      const { secret, recoveryCodes } = await enableMfa(admin);
       await rejects(undefined, 'MFA_REQUIRED');
       await rejects(wrongCode(secret), 'INVALID_OTP');
       await rejects(recoveryCodes[0], 'INVALID_OTP');

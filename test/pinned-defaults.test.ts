@@ -65,6 +65,7 @@ describe('verified access tokens remembered across their expiry (controlled cloc
       t.runtime.secrets,
       { issuer: 'corebank', audience: 'corebank-api', accessTokenTtlSeconds: 60 },
       { isLive: async () => true },
+      { isEnabled: async () => true },
     );
     const principal = { userId: 'u-1', sessionId: 's-1', roles: ['customer' as const] };
     const { token } = await tokens.issueAccessToken(principal);

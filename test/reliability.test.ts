@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { WaitAdmission } from '../src/ledger/admission.ts';
-import { dependencyFailureOf } from '../src/reliability/dependencies.ts';
+import { reliabilityOf } from '../src/reliability/context.ts';
+import { DependencyMonitor, dependencyFailureOf } from '../src/reliability/dependencies.ts';
+import { RedisWatch, redisClientOptions } from '../src/reliability/redis.ts';
+import { OwnRedis, sleep, waitFor } from './support/chaos.ts';
 import {
   createTestApp,
   createTestDatabase,
@@ -83,6 +87,11 @@ describe('dependency failures are recognised by their real cause', () => {
       assert.equal(dependencyFailureOf(error)?.dependency, dependency);
     });
   }
+  it('a Redis command timeout is slow, a closed connection an outage', () => {
+    assert.equal(dependencyFailureOf(new Error('Command timed out'))?.kind, 'slow');
+    assert.equal(dependencyFailureOf(new Error('Connection is closed.'))?.kind, 'outage');
+    assert.equal(dependencyFailureOf({ code: '57P01', message: 'x' })?.kind, 'outage');
+  });
   it('names SQLITE_FULL in the cause', () => {
     assert.match(
       String(dependencyFailureOf({ errcode: 13, errstr: 'database or disk is full' })?.cause),
@@ -145,6 +154,107 @@ describe('readiness with Redis absent at start', () => {
       body: { username: 'nobody_here', password: 'correct horse battery staple' },
     });
     assert.equal(login.status, 401, JSON.stringify(login.body));
+  });
+});
+
+/**
+ * Redis that answers late is not Redis that is gone. `CLIENT PAUSE` on the test's own
+ * redis-server holds every command for a while with every connection up: commands time out,
+ * the callers fall back, and that must be counted as slow, not reported as an outage, and
+ * readiness must stay 200. It also must not make the client drop its connection: the
+ * ready check's INFO used to time out on a reconnection during such a pause, which ioredis
+ * treats as fatal, so the client closed and reconnected in a loop (src/reliability/redis.ts).
+ */
+describe('a slow Redis is slow, not down', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  async function ownRedis(): Promise<{ redis: OwnRedis; admin: Redis }> {
+    const redis = await OwnRedis.create();
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    admin.on('error', () => undefined);
+    cleanups.push(async () => {
+      admin.disconnect();
+      await redis.dispose();
+    });
+    return { redis, admin };
+  }
+
+  it('commands held by CLIENT PAUSE: counted slow, no outage, readiness 200', async () => {
+    const { redis, admin } = await ownRedis();
+    const t = await createTestApp('sqlite', {
+      REDIS_URL: redis.url,
+      RATE_LIMITS: 'on',
+      REDIS_COMMAND_TIMEOUT_MS: '100',
+    });
+    cleanups.push(async () => {
+      await t.app.close();
+      await t.runtime.database.close();
+      await t.database.dispose();
+    });
+    await waitFor(
+      'ready with Redis',
+      async () => (await t.request('GET', '/health/ready')).status === 200,
+    );
+    const { monitor } = reliabilityOf(t.app);
+    assert.equal(monitor.slowCalls('redis'), 0);
+
+    assert.equal(await admin.client('PAUSE', '1500', 'ALL'), 'OK');
+    // A rate-limited route whose counters live in Redis: answered from the local fallback.
+    const login = await t.request('POST', '/api/v1/auth/login', {
+      body: { username: 'nobody_here', password: 'correct horse battery staple' },
+    });
+    assert.equal(login.status, 401, JSON.stringify(login.body));
+    assert.ok(monitor.slowCalls('redis') >= 1, 'the timed-out commands are counted as slow');
+    const during = await t.request('GET', '/health/ready');
+    assert.equal(during.status, 200, JSON.stringify(during.body));
+
+    await sleep(1500);
+    assert.equal(monitor.outages('redis'), 0, 'no outage was reported');
+    assert.equal(monitor.isDown('redis'), false);
+    assert.equal((await t.request('GET', '/health/ready')).status, 200);
+  });
+
+  it('a connection cut during a pause reconnects once, without timing out its handshake', async () => {
+    const { redis, admin } = await ownRedis();
+    const warnings: string[] = [];
+    const errors: string[] = [];
+    const monitor = new DependencyMonitor({
+      error: (_object, message) => errors.push(message),
+      warn: (_object, message) => warnings.push(message),
+      info: () => undefined,
+    });
+    const watch = new RedisWatch(monitor);
+    const client = new Redis(redis.url, redisClientOptions(100));
+    watch.add(client);
+    let closes = 0;
+    client.on('close', () => {
+      closes += 1;
+    });
+    cleanups.push(async () => {
+      monitor.close();
+      client.disconnect();
+    });
+    await waitFor('client ready', () => client.status === 'ready', 5000);
+    const id = await client.client('ID');
+    // One step on the server: cut our connection, then hold every command for 600 ms.
+    const replies = await admin
+      .multi()
+      .client('KILL', 'ID', String(id))
+      .client('PAUSE', '600', 'ALL')
+      .exec();
+    assert.deepEqual(
+      replies?.map(([error]) => error),
+      [null, null],
+    );
+    await waitFor('client ready again', () => client.status === 'ready', 5000);
+    await sleep(1200);
+    assert.equal(client.status, 'ready');
+    assert.equal(closes, 1, `the connection was cut once and reopened once: ${errors} ${warnings}`);
+    assert.equal(monitor.outages('redis'), 1, 'the cut is one outage');
+    assert.equal(monitor.isDown('redis'), false, 'and it is over');
   });
 });
 

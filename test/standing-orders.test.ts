@@ -271,6 +271,7 @@ for (const engine of ENGINES) {
       });
       const freeze = await t.request('POST', `/api/v1/admin/accounts/${frozen.account}/freeze`, {
         token: admin.token,
+        body: { otp: await t.staffOtp(admin) },
       });
       assert.equal(freeze.status, 200, JSON.stringify(freeze.body));
       await scheduler().runDue(at('2027-05-01'));

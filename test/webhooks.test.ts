@@ -164,7 +164,11 @@ for (const engine of ENGINES) {
     async function createEndpoint(url: string, eventTypes?: string[]) {
       const response = await t.request<Endpoint>('POST', '/api/v1/admin/webhook-endpoints', {
         token: admin.token,
-        body: { url, ...(eventTypes === undefined ? {} : { eventTypes }) },
+        body: {
+          url,
+          ...(eventTypes === undefined ? {} : { eventTypes }),
+          otp: await t.staffOtp(admin),
+        },
       });
       assert.equal(response.status, 201, JSON.stringify(response.body));
       return response.body;
@@ -227,19 +231,23 @@ for (const engine of ENGINES) {
       assertProblem(
         await t.request('POST', '/api/v1/admin/webhook-endpoints', {
           token: admin.token,
-          body: { url: receiver.url, eventTypes: ['not.a.type'] },
+          body: { url: receiver.url, eventTypes: ['not.a.type'], otp: await t.staffOtp(admin) },
         }),
         400,
         'VALIDATION_FAILED',
       );
-      const removed = await t.request('DELETE', `/api/v1/admin/webhook-endpoints/${endpoint.id}`, {
-        token: admin.token,
-      });
+      const removed = await t.request(
+        'DELETE',
+        `/api/v1/admin/webhook-endpoints/${endpoint.id}?otp=${await t.staffOtp(admin)}`,
+        { token: admin.token },
+      );
       assert.equal(removed.status, 204);
       assertProblem(
-        await t.request('DELETE', `/api/v1/admin/webhook-endpoints/${endpoint.id}`, {
-          token: admin.token,
-        }),
+        await t.request(
+          'DELETE',
+          `/api/v1/admin/webhook-endpoints/${endpoint.id}?otp=${await t.staffOtp(admin)}`,
+          { token: admin.token },
+        ),
         404,
         'NOT_FOUND',
       );
@@ -259,7 +267,7 @@ for (const engine of ENGINES) {
       ]) {
         const response = await t.request('POST', '/api/v1/admin/webhook-endpoints', {
           token: admin.token,
-          body: { url },
+          body: { url, otp: await t.staffOtp(admin) },
         });
         assertProblem(response, 400, 'VALIDATION_FAILED', 'url');
       }

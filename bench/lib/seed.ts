@@ -149,6 +149,8 @@ export async function seedPopulation(
         },
         // Only issuing here; the server's own gate answers liveness from the sessions table.
         { isLive: async () => true },
+        // Only customers are seeded; staff enrolment is checked by the server.
+        { isEnabled: async () => false },
       )
     : null;
   const customers: BenchCustomer[] = [];

@@ -16,6 +16,7 @@ import {
   RedisBackoffStore,
 } from './login-backoff.ts';
 import { deriveMfaKeys } from './mfa/crypto.ts';
+import { findMfa } from './mfa/repository.ts';
 import { registerMfaRoutes } from './mfa/routes.ts';
 import { MfaService } from './mfa/service.ts';
 import { registerPasswordRoutes } from './passwords/routes.ts';
@@ -69,6 +70,7 @@ export async function openAuthInfrastructure(
         redis,
         new RedisBackoffStore(redis),
         new MemoryBackoffStore(),
+        (error) => reliabilityOf(app).monitor.observe(error),
       );
     }
   } catch (error) {
@@ -136,6 +138,7 @@ export function buildAuthServices(
       accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     },
     infrastructure.gate,
+    { isEnabled: async (userId) => (await findMfa(db, userId))?.enabled === true },
   );
   const sessions = new SessionService({
     db,
@@ -178,6 +181,7 @@ export function buildAuthServices(
     guard,
     devices: new DeviceCookies(secrets.pinPepper),
     mailQueued: () => infrastructure.mail.kick(),
+    pinMaxAttempts: config.pinMaxAttempts,
   });
   return { tokens, sessions, passwords, mfa, auth, guard };
 }

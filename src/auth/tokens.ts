@@ -3,6 +3,7 @@ import { exportJWK, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { CorebankError } from '../errors.ts';
 import { isRole, type Principal, type Role } from './roles.ts';
 import type { Secrets } from './secrets.ts';
+import { assertStaffEnrolled, type MfaEnrolment } from './staff-mfa.ts';
 
 export interface TokenSettings {
   issuer: string;
@@ -47,12 +48,24 @@ export class TokenService {
   readonly #secrets: Secrets;
   readonly #settings: TokenSettings;
   readonly #sessions: SessionLiveness;
+  readonly #enrolment: MfaEnrolment;
   readonly #verified = new Map<string, { principal: Principal; expiresAtMs: number }>();
 
-  constructor(secrets: Secrets, settings: TokenSettings, sessions: SessionLiveness) {
+  constructor(
+    secrets: Secrets,
+    settings: TokenSettings,
+    sessions: SessionLiveness,
+    enrolment: MfaEnrolment,
+  ) {
     this.#secrets = secrets;
     this.#settings = settings;
     this.#sessions = sessions;
+    this.#enrolment = enrolment;
+  }
+
+  /** Refuses a staff caller without confirmed MFA (see staff-mfa.ts); customers pass. */
+  async assertStaffEnrolled(principal: Principal): Promise<void> {
+    await assertStaffEnrolled(principal, this.#enrolment);
   }
 
   /**

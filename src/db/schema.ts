@@ -43,6 +43,10 @@ export interface SessionsTable {
   /** Set when the refresh token was exchanged; presenting it again is reuse. */
   spent_at: Timestamp | null;
   revoked_reason: string | null;
+  /** The client's User-Agent when the session was made (cut to 256 characters). */
+  user_agent: string | null;
+  /** The client's address when the session was made. */
+  client_ip: string | null;
 }
 
 export interface PasswordResetTokensTable {
@@ -294,6 +298,8 @@ export interface PaymentsTable {
   status_history: string;
   hold_id: string | null;
   transaction_id: string | null;
+  /** The return credit's posting (the customer's side), once a settled payment came back. */
+  return_transaction_id: string | null;
   network_payment_id: string | null;
   submit_attempts: ColumnType<bigint, bigint | undefined, bigint>;
   next_attempt_at: Timestamp | null;

@@ -14,12 +14,26 @@ declare module 'fastify' {
 // The scheme name is case-insensitive (RFC 9110 section 11.1); the token itself is not.
 const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
+export interface AuthenticateOptions {
+  /**
+   * `allow` only on the routes a staff member needs to enrol MFA and look after their own
+   * sign-in (`/me`, `/me/mfa/*`, password change, sessions, logout). Everywhere else a staff
+   * caller without confirmed MFA is refused with 403 MFA_ENROLMENT_REQUIRED.
+   */
+  staffWithoutMfa?: 'allow' | 'refuse';
+}
+
+/** For the signed-in user's own sign-in routes, which staff without MFA still reach. */
+export const OWN_SIGN_IN: AuthenticateOptions = { staffWithoutMfa: 'allow' };
+
 /**
  * An onRequest hook that accepts only a valid bearer access token. It runs before the body
  * is parsed and validated, so an anonymous caller learns nothing about validation rules and
- * costs no parsing.
+ * costs no parsing. It is also the one place that keeps staff without MFA out of staff
+ * routes (src/auth/staff-mfa.ts).
  */
-export function authenticate(tokens: TokenService) {
+export function authenticate(tokens: TokenService, options: AuthenticateOptions = {}) {
+  const refuseUnenrolledStaff = options.staffWithoutMfa !== 'allow';
   return async (request: FastifyRequest): Promise<void> => {
     const header = request.headers.authorization;
     const match = header === undefined ? null : BEARER.exec(header);
@@ -33,6 +47,7 @@ export function authenticate(tokens: TokenService) {
     // A valid signature is not enough: the session must not have been ended (logout,
     // password change, refresh-token reuse), or a stolen access token outlives them.
     await tokens.assertSessionLive(principal);
+    if (refuseUnenrolledStaff) await tokens.assertStaffEnrolled(principal);
     request.principal = principal;
   };
 }

@@ -38,6 +38,8 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   LIMIT_EXCEEDED: 422,
   BULK_REFUSED: 422,
   SAME_PERSON: 403,
+  MFA_ENROLMENT_REQUIRED: 403,
+  DESTINATION_REFUSED: 400,
 };
 
 const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
@@ -76,6 +78,8 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   LIMIT_EXCEEDED: 'Daily limit exceeded',
   BULK_REFUSED: 'A transfer of an atomic bulk request was refused; nothing was posted',
   SAME_PERSON: 'A second person must decide',
+  MFA_ENROLMENT_REQUIRED: 'Staff must enrol two-factor authentication first',
+  DESTINATION_REFUSED: 'The destination account cannot receive this',
 };
 
 export interface Problem {
@@ -86,6 +90,7 @@ export interface Problem {
   code: ErrorCode;
   field?: string;
   instance?: string;
+  attemptsLeft?: number;
 }
 
 export const ProblemSchema = Type.Object(
@@ -97,6 +102,12 @@ export const ProblemSchema = Type.Object(
     code: Type.String(),
     field: Type.Optional(Type.String()),
     instance: Type.Optional(Type.String()),
+    attemptsLeft: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'INVALID_PIN only: wrong PINs left before the user is locked',
+      }),
+    ),
   },
   { $id: 'Problem', description: 'RFC 9457 problem document' },
 );
@@ -112,5 +123,6 @@ export function problemOf(error: CorebankError, requestId?: string): Problem {
     code: error.code,
     ...(error.field === undefined ? {} : { field: error.field }),
     ...(requestId === undefined ? {} : { instance: `urn:corebank:request:${requestId}` }),
+    ...(error.attemptsLeft === undefined ? {} : { attemptsLeft: error.attemptsLeft }),
   };
 }

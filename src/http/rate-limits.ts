@@ -160,7 +160,11 @@ export async function registerRateLimits(app: App, config: Config): Promise<void
     timeWindow: ONE_MINUTE_MS,
     ...(redis === undefined
       ? { cache: LOCAL_CACHE_KEYS }
-      : { store: fallbackStoreClass(redis, REDIS_NAMESPACE, LOCAL_CACHE_KEYS) }),
+      : {
+          store: fallbackStoreClass(redis, REDIS_NAMESPACE, LOCAL_CACHE_KEYS, (error) =>
+            reliabilityOf(app).monitor.observe(error),
+          ),
+        }),
     // The store never lets a request through uncounted: it falls back to in-process
     // counters when Redis cannot answer, so an error here is a bug and is not skipped.
     skipOnError: false,

@@ -78,6 +78,7 @@ async function readBatch(
       outgoingKindNames(),
       businessDayOf(clock.getTime(), limits.timeZone),
       limits,
+      { onlyLimited: true },
     );
     for (const [userId, gate] of gates) gate.dailyOutgoing = outgoing.get(userId);
   }

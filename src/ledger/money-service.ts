@@ -41,7 +41,8 @@ export interface MoneyServiceDeps {
    */
   largeDeposits?: {
     thresholds: ReadonlyMap<string, bigint>;
-    request(command: DepositCommand): Promise<ApprovalView>;
+    /** Files the approval (or replays the first answer to the same Idempotency-Key). */
+    request(command: DepositCommand): Promise<PendingApproval | CommandOutcome>;
   };
 }
 
@@ -63,7 +64,8 @@ export const MAX_BULK_TRANSFERS = 1000;
 /** A command held for a second person's approval instead of being applied. */
 export interface PendingApproval {
   pendingApproval: ApprovalView;
-  replayed: false;
+  /** A retry with the same Idempotency-Key: the first answer again, nothing filed. */
+  replayed: boolean;
 }
 
 const ACCOUNT_FACTS_LIMIT = 100_000;
@@ -145,7 +147,7 @@ export class MoneyService {
       threshold !== undefined &&
       command.amountMinor > threshold
     ) {
-      return { pendingApproval: await held.request(command), replayed: false };
+      return held.request(command);
     }
     return this.#deps.batcher.submit(command);
   }

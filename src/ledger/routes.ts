@@ -16,7 +16,7 @@ import {
   TransactionSchema,
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
-import type { BulkOutcome, CommandOutcome } from './commands/command.ts';
+import { type BulkOutcome, type CommandOutcome, refusalError } from './commands/command.ts';
 import {
   type BulkTransferRequest,
   type CashKindName,
@@ -66,12 +66,13 @@ function answer(
     // A staff deposit above DUAL_CONTROL_THRESHOLD: nothing posted yet (issue #13). The
     // approval document is sent as is (its schema is the approvals routes'); it is kept out
     // of this route's response schema so the dashboard's typed deposit answer stays one type.
+    if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     void reply.status(202).send(outcome.pendingApproval);
     return undefined;
   }
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
   if (!outcome.ok) {
-    throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+    throw refusalError(outcome.error);
   }
   reply.status(201);
   return outcome.transaction;
@@ -103,9 +104,7 @@ const BULK_BODY_LIMIT_BYTES = 524_288;
  */
 function answerBulk(request: FastifyRequest, reply: FastifyReply, outcome: BulkOutcome) {
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
-  if (!outcome.ok) {
-    throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
-  }
+  if (!outcome.ok) throw refusalError(outcome.error);
   const failures = outcome.results.filter((result) => result.status === 'refused');
   if (!outcome.posted) {
     const problem = problemOf(

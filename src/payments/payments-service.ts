@@ -5,7 +5,7 @@ import { type Db, isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { ensureSystemAccount } from '../holds/holds-repository.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
-import type { Refusal } from '../ledger/commands/command.ts';
+import { type Refusal, refusalError } from '../ledger/commands/command.ts';
 import { accessTo, mayMoveMoney } from '../ledger/rules.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import { BANK_CODE_PATTERN, type NetworkPayment } from './network-protocol.ts';
@@ -141,7 +141,7 @@ export class PaymentsService {
             },
     });
     if (!outcome.ok) {
-      throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+      throw refusalError(outcome.error);
     }
     return { payment: outcome.payment, replayed: outcome.replayed };
   }

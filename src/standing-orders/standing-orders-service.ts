@@ -3,6 +3,7 @@ import { accountNumberProblem } from '../accounts/account-number.ts';
 import { hasRole, isReadingStaff, type Principal } from '../auth/roles.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError, type ErrorCode } from '../errors.ts';
+import { refusalError } from '../ledger/commands/command.ts';
 import { checkPinInTransaction } from '../ledger/pin-check.ts';
 import { formatMinor, minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import { type Beneficiary, checkBeneficiary } from '../payments/payments-service.ts';
@@ -234,7 +235,7 @@ export class StandingOrdersService {
         clientIp: null,
         now,
       });
-      if (wrong !== null) return new CorebankError(wrong.code, wrong.message, wrong.field);
+      if (wrong !== null) return refusalError(wrong);
       if ((await countActiveOrders(trx, account.id)) >= MAX_ACTIVE_ORDERS_PER_ACCOUNT) {
         return new CorebankError(
           'STANDING_ORDER_LIMIT_REACHED',

@@ -9,6 +9,7 @@ import type { Role } from '../../src/auth/roles.ts';
 import type { Engine } from '../../src/db/database.ts';
 import type { App } from '../../src/http/types.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
+import { totpCode } from './totp.ts';
 
 /**
  * Test fixtures on real databases. Every suite gets its own SQLite file, or its own fresh
@@ -95,6 +96,8 @@ export interface TestUser {
   username: string;
   password: string;
   token: string;
+  /** The TOTP secret, for staff made by `t.staff` (enrolled and confirmed). */
+  mfaSecret?: string;
 }
 
 export const DEFAULT_PIN = '2468';
@@ -186,8 +189,32 @@ export class TestApp {
     return { id: response.body.id, username, password: DEFAULT_PASSWORD, token };
   }
 
-  /** Creates a staff user the way an operator does (the CLI's code path), then logs in. */
+  /**
+   * Creates a staff user the way an operator does (the CLI's code path), logs in, and
+   * enrols and confirms MFA through the API, as every staff member must before any staff
+   * action (issue #10, item 6). Step-up actions take `t.staffOtp(staff)`.
+   */
   async staff(role: Role): Promise<TestUser> {
+    const staff = await this.staffWithoutMfa(role);
+    const enrol = await this.request<{ secret: string }>('POST', '/api/v1/me/mfa/enrol', {
+      token: staff.token,
+      body: { password: DEFAULT_PASSWORD },
+    });
+    if (enrol.status !== 200) {
+      throw new Error(`mfa enrol failed: ${enrol.status} ${JSON.stringify(enrol.body)}`);
+    }
+    const confirm = await this.request('POST', '/api/v1/me/mfa/confirm', {
+      token: staff.token,
+      body: { code: totpCode(enrol.body.secret) },
+    });
+    if (confirm.status !== 200) {
+      throw new Error(`mfa confirm failed: ${confirm.status} ${JSON.stringify(confirm.body)}`);
+    }
+    return { ...staff, mfaSecret: enrol.body.secret };
+  }
+
+  /** A staff user who has not enrolled MFA yet: refused on every staff route. */
+  async staffWithoutMfa(role: Role): Promise<TestUser> {
     const username = this.uniqueName(role);
     const user = await createUser(
       this.runtime.database.db,
@@ -201,6 +228,22 @@ export class TestApp {
     );
     const token = await this.login(username, DEFAULT_PASSWORD);
     return { id: user.id, username, password: DEFAULT_PASSWORD, token };
+  }
+
+  /**
+   * A current TOTP code for a staff step-up. A code is good once per 30-second step (replay
+   * refusal is tested in test/mfa.test.ts and test/credential-guard.test.ts); so that a suite
+   * can take several step-ups in one step, this forgets the step the staff member used last,
+   * as if the next 30 seconds had passed. Only the test database is touched.
+   */
+  async staffOtp(staff: TestUser): Promise<string> {
+    if (staff.mfaSecret === undefined) throw new Error(`${staff.username} has no MFA secret`);
+    await this.runtime.database.db
+      .updateTable('user_mfa')
+      .set({ last_used_step: null })
+      .where('user_id', '=', staff.id)
+      .execute();
+    return totpCode(staff.mfaSecret);
   }
 
   async openAccount(

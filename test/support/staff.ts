@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { Secret, TOTP } from 'otpauth';
 import { DEFAULT_PASSWORD, DEFAULT_PIN, type TestApp, type TestUser } from './harness.ts';
+import { totpCode } from './totp.ts';
 
 /** Helpers for the staff (admin) and audit suites. */
 
@@ -20,15 +20,7 @@ export async function lockByWrongPins(t: TestApp, user: TestUser, account: strin
   }
 }
 
-/** A TOTP code of the authenticator app for `secret`, `stepOffset` 30-second steps from now. */
-export function totpCode(secret: string, stepOffset = 0): string {
-  return new TOTP({
-    secret: Secret.fromBase32(secret),
-    algorithm: 'SHA1',
-    digits: 6,
-    period: 30,
-  }).generate({ timestamp: Date.now() + stepOffset * 30_000 });
-}
+export { totpCode };
 
 /**
  * Enrols the user in TOTP through the public API and confirms it with the current code.

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { authenticate, OWN_SIGN_IN, principalOf } from '../../http/auth-guard.ts';
 import { errorResponses, Security } from '../../http/schemas.ts';
 import type { App } from '../../http/types.ts';
 import { PASSWORD_MAX_LENGTH } from '../passwords/policy.ts';
@@ -11,7 +11,7 @@ const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
 
 /** Self-service TOTP enrolment, confirmation and removal for the signed-in user. */
 export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenService): void {
-  const guard = authenticate(tokens);
+  const guard = authenticate(tokens, OWN_SIGN_IN);
 
   app.post(
     '/api/v1/me/mfa/enrol',
@@ -92,5 +92,39 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       await mfa.disable(principalOf(request), request.body, { ip: request.ip });
       return reply.status(204).send(null);
     },
+  );
+
+  app.post(
+    '/api/v1/me/mfa/recovery-codes',
+    {
+      onRequest: guard,
+      schema: {
+        tags: ['auth'],
+        summary: 'Make new recovery codes (needs the password and a current app code)',
+        description:
+          'Returns a new set of recovery codes once; every earlier code stops working. A ' +
+          'recovery code is not accepted as the code here. Audited ' +
+          '(auth.mfa_recovery_codes_renewed). Wrong passwords and codes feed the shared ' +
+          'back-off (429 with Retry-After), are audited and count toward the lock (423 ' +
+          'USER_LOCKED after AUTH_MAX_FAILURES in a row). 409 MFA_NOT_ENABLED when two-step ' +
+          'verification is off. The answer is not cacheable (Cache-Control: no-store).',
+        security: Security,
+        body: Type.Object(
+          { password: Password, code: Type.String({ pattern: TOTP_PATTERN }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            recoveryCodes: Type.Array(Type.String(), {
+              minItems: RECOVERY_CODE_COUNT,
+              maxItems: RECOVERY_CODE_COUNT,
+            }),
+          }),
+          ...errorResponses(400, 401, 409, 423, 429),
+        },
+      },
+    },
+    async (request) =>
+      mfa.renewRecoveryCodes(principalOf(request), request.body, { ip: request.ip }),
   );
 }

@@ -26,6 +26,7 @@ import {
   findMfaForUpdate,
   type MfaRow,
   markTotpStepUsed,
+  replaceRecoveryCodes,
   spendRecoveryCode,
   upsertPendingEnrolment,
 } from './repository.ts';
@@ -100,11 +101,18 @@ export class MfaService {
   }
 
   /**
-   * For staff actions (unlock, freeze): when the acting user has MFA enabled, a current TOTP
-   * code is required; returns when MFA is not enabled. Recovery codes are for regaining
-   * access, not for approving operations, so they are not accepted here.
+   * For staff actions (unlock, freeze): a current TOTP code is required. Staff without
+   * confirmed MFA are refused (MFA_ENROLMENT_REQUIRED; the authentication hook refuses them
+   * earlier, this is the second line). Recovery codes are for regaining access, not for
+   * approving operations, so they are not accepted here.
    */
   async assertStaffFactor(userId: string, otp: string | undefined): Promise<void> {
+    if (!(await this.isEnabled(userId))) {
+      throw new CorebankError(
+        'MFA_ENROLMENT_REQUIRED',
+        'staff must turn on two-factor authentication before any staff action',
+      );
+    }
     await this.#checkSecondFactor(userId, otp, false);
   }
 
@@ -130,7 +138,7 @@ export class MfaService {
   async #userWithPassword(
     principal: Principal,
     password: string,
-    action: 'auth.mfa_enabled' | 'auth.mfa_disabled',
+    action: 'auth.mfa_enabled' | 'auth.mfa_disabled' | 'auth.mfa_recovery_codes_renewed',
     context: MfaContext,
   ) {
     const { guard } = this.#deps;
@@ -272,5 +280,64 @@ export class MfaService {
         ip: context.ip,
       });
     });
+  }
+
+  /**
+   * A new set of recovery codes, shown once; every earlier code, used or not, stops working
+   * in the same transaction. Needs the password and a current code from the app: recovery
+   * codes are for getting back in, so one of them cannot mint more (whoever found a printed
+   * code could otherwise turn it into ten).
+   */
+  async renewRecoveryCodes(
+    principal: Principal,
+    input: { password: string; code: string },
+    context: MfaContext,
+  ): Promise<{ recoveryCodes: string[] }> {
+    const { db, engine, keys, guard } = this.#deps;
+    const user = await this.#userWithPassword(
+      principal,
+      input.password,
+      'auth.mfa_recovery_codes_renewed',
+      context,
+    );
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    const renewed = await db.transaction().execute(async (trx) => {
+      const row = await findMfaForUpdate(trx, engine, user.id);
+      if (row === null || !row.enabled) {
+        throw new CorebankError('MFA_NOT_ENABLED', 'two-factor authentication is not on');
+      }
+      // A wrong code is reported out of the transaction, so the guard's count commits.
+      if (!(await this.#acceptTotp(trx, user.id, row, input.code))) return false;
+      const now = new Date().toISOString();
+      await replaceRecoveryCodes(
+        trx,
+        user.id,
+        codes.map((code) => hashRecoveryCode(keys.recovery, user.id, code)),
+        now,
+      );
+      await appendAudit(trx, engine, {
+        actorUserId: user.id,
+        action: 'auth.mfa_recovery_codes_renewed',
+        target: `user:${user.id}`,
+        outcome: 'success',
+        ip: context.ip,
+        details: { codes: codes.length },
+      });
+      return true;
+    });
+    if (!renewed) {
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.mfa_recovery_codes_renewed', reason: 'invalid_otp' },
+        new CorebankError(
+          'INVALID_OTP',
+          'the code from the app is wrong or was already used',
+          'code',
+        ),
+      );
+    }
+    await guard.succeeded(user, context.ip);
+    return { recoveryCodes: codes };
   }
 }

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { authenticate, principalOf } from '../../http/auth-guard.ts';
+import { authenticate, OWN_SIGN_IN, principalOf } from '../../http/auth-guard.ts';
 import { errorResponses, Security } from '../../http/schemas.ts';
 import type { App } from '../../http/types.ts';
 import type { TokenService } from '../tokens.ts';
@@ -19,7 +19,7 @@ export function registerPasswordRoutes(app: App, passwords: PasswordService, tok
   app.post(
     '/api/v1/me/password',
     {
-      onRequest: authenticate(tokens),
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
       schema: {
         tags: ['auth'],
         summary: 'Change the password (needs the current one); ends every other session',

@@ -3,7 +3,7 @@ import type { AuditAction, AuditEvent } from '../../audit/audit.ts';
 import type { Principal } from '../../auth/roles.ts';
 import type { Engine, Trx } from '../../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../../db/schema.ts';
-import type { ErrorCode } from '../../errors.ts';
+import { CorebankError, type ErrorCode } from '../../errors.ts';
 import type { NewEvent } from '../../events/outbox.ts';
 import type { PinState, UserGate } from '../batch-repository.ts';
 import type { TransactionView } from '../transaction-view.ts';
@@ -199,6 +199,8 @@ export interface Refusal {
   code: ErrorCode;
   message: string;
   field?: string;
+  /** For INVALID_PIN: wrong PINs the user may still enter before being locked. */
+  attemptsLeft?: number;
 }
 
 /** Kept under this name for callers that knew it before the write path was split up. */
@@ -206,6 +208,16 @@ export type OutcomeError = Refusal;
 
 export function refuse(code: ErrorCode, message: string, field?: string): Refusal {
   return field === undefined ? { code, message } : { code, message, field };
+}
+
+/** The error a refusal becomes when a service reports it to its caller. */
+export function refusalError(refusal: Refusal): CorebankError {
+  return new CorebankError(
+    refusal.code,
+    refusal.message,
+    refusal.field,
+    refusal.attemptsLeft === undefined ? undefined : { attemptsLeft: refusal.attemptsLeft },
+  );
 }
 
 export function isRefusal(value: object): value is Refusal {

@@ -1,0 +1,33 @@
+import { CorebankError } from '../errors.ts';
+import { hasRole, type Principal } from './roles.ts';
+
+/** Answers whether a user has confirmed MFA (a pending enrolment does not count). */
+export interface MfaEnrolment {
+  isEnabled(userId: string): Promise<boolean>;
+}
+
+/** Whether the principal holds a staff role (every role but `customer`). */
+export function isStaff(principal: Principal): boolean {
+  return hasRole(principal, 'teller', 'admin', 'auditor');
+}
+
+/**
+ * Staff must enrol MFA before any staff action (issue #10, item 6): a stolen staff password
+ * alone must not freeze accounts, move a customer's cash or approve anything. Called once,
+ * from the authentication hook of every route (src/http/auth-guard.ts), so a staff route
+ * added later is covered without remembering to call it. The routes a staff member needs to
+ * enrol (`/me`, `/me/mfa/*`, sessions, password change, logout) opt out there. Customers
+ * are not affected: for them MFA stays optional.
+ */
+export async function assertStaffEnrolled(
+  principal: Principal,
+  enrolment: MfaEnrolment,
+): Promise<void> {
+  if (!isStaff(principal)) return;
+  if (await enrolment.isEnabled(principal.userId)) return;
+  throw new CorebankError(
+    'MFA_ENROLMENT_REQUIRED',
+    'staff must turn on two-factor authentication before any staff action: ' +
+      'POST /api/v1/me/mfa/enrol, then POST /api/v1/me/mfa/confirm with a code from the app',
+  );
+}
