@@ -6,7 +6,7 @@
  * `npm run bench` calls `bulkPhase` inside its HTTP phases (bench/run.ts). On its own:
  *
  *   node bench/bulk.ts                         # embedded SQLite: 200 customers, 10 s per run
- *   node bench/bulk.ts --items 1000 --connections 8 --duration 20 --customers 1000
+ *   node bench/bulk.ts --items 1000 --connections 4 --duration 20 --customers 1000
  *   DATABASE_URL=postgres://u@host/db node bench/bulk.ts --engine postgres
  *
  * Each request is one customer paying 0.01 to each of `items` random other customers, with
@@ -58,7 +58,7 @@ export interface BulkPhaseOptions {
   database: BenchDatabase;
   population: Population;
   durationSeconds: number;
-  /** Concurrent connections (bulk requests in flight); default 8. */
+  /** Concurrent connections (bulk requests in flight); default 4: SQLite applies one at a time. */
   connections?: number;
   /** Transfers per request, 1–1,000; default 1,000. */
   itemsPerRequest?: number;
@@ -115,7 +115,7 @@ async function transferEntries(database: BenchDatabase): Promise<number> {
 }
 
 async function bulkRun(options: BulkPhaseOptions, atomic: boolean): Promise<BulkRunResult> {
-  const connections = options.connections ?? 8;
+  const connections = options.connections ?? 4;
   const items = options.itemsPerRequest ?? 1000;
   const pool = bodies(options.population, items, atomic);
   const before = await transferEntries(options.database);
@@ -195,7 +195,7 @@ async function main(): Promise<void> {
       engine: { type: 'string', default: 'sqlite' },
       customers: { type: 'string', default: '200' },
       duration: { type: 'string', default: '10' },
-      connections: { type: 'string', default: '8' },
+      connections: { type: 'string', default: '4' },
       items: { type: 'string', default: '1000' },
       'cpu-prof-dir': { type: 'string' },
     },
