@@ -34,6 +34,7 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { PROJECT_ROOT } from '../test/support/process.ts';
+import { bulkPhase } from './bulk.ts';
 import { type EngineResult, runEngine } from './lib/engine-bench.ts';
 import {
   assertMostlySuccessful,
@@ -350,6 +351,15 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
       points.push({ connections: conns, transfers: point, ceiling: pointCeiling });
     }
     await verifyOrFail(run, database, 'the concurrency sweep');
+    const bulk = await bulkPhase({
+      baseUrl: started.baseUrl,
+      database,
+      population,
+      durationSeconds,
+      log: (m) => log(engine, m),
+    });
+    Object.assign(run, { bulk }); // bench/bulk.ts: POST /api/v1/transfers/bulk, plain and atomic
+    await verifyOrFail(run, database, 'bulk transfers');
     const serverMemory = stopSampling();
     log(engine, `server memory under load: max RSS ${serverMemory.rssMaxMiB} MiB`);
     const result: HttpResults = {

@@ -389,7 +389,10 @@ for (const engine of ENGINES) {
       const admin = await t.staff('admin');
       const set = await t.request('PUT', `/api/v1/admin/users/${payer.user.id}/limits`, {
         token: admin.token,
-        body: { dailyOutgoing: { USD: '100.00' } },
+        body: {
+          dailyOutgoing: { USD: '100.00' },
+          ...(admin.mfaSecret === undefined ? {} : { otp: await t.staffOtp(admin) }),
+        },
       });
       assert.equal(set.status, 200, JSON.stringify(set.body));
       const item = { fromAccount: payer.account, toAccount: payee.account, amount: '40.00' };

@@ -104,9 +104,7 @@ const BULK_BODY_LIMIT_BYTES = 524_288;
  */
 function answerBulk(request: FastifyRequest, reply: FastifyReply, outcome: BulkOutcome) {
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
-  if (!outcome.ok) {
-    throw refusalError(outcome.error);
-  }
+  if (!outcome.ok) throw refusalError(outcome.error);
   const failures = outcome.results.filter((result) => result.status === 'refused');
   if (!outcome.posted) {
     const problem = problemOf(
