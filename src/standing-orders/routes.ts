@@ -82,7 +82,7 @@ export function registerStandingOrderRoutes(
         tags: ['standing orders'],
         summary: 'Create a standing order (confirm with your PIN)',
         description:
-          'Pays `toAccount` (an account of this bank) daily, weekly or monthly from `startDate`. Monthly orders on the 29th to 31st run on the last day of shorter months. `beneficiary` (another bank) answers 422 BENEFICIARY_NOT_SUPPORTED until payments to other banks exist.',
+          "Pays `toAccount` (an account of this bank) daily, weekly or monthly from `startDate`. Monthly orders on the 29th to 31st run on the last day of shorter months. `beneficiary` (another bank) answers 422 BENEFICIARY_NOT_SUPPORTED until payments to other banks exist. Another customer's `toAccount` in another currency answers 400 DESTINATION_REFUSED (its owner and reading staff: CURRENCY_MISMATCH).",
         security: Security,
         params: Type.Object({ accountNumber: AccountNumberParam }),
         body: Type.Object(
