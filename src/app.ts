@@ -123,7 +123,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         title: 'Corebank API',
         version: '1.0.0',
         description:
-          'Accounts, money movement and a double-entry ledger. Errors are RFC 9457 problem documents.',
+          'Accounts, money movement and a double-entry ledger. Errors are RFC 9457 problem ' +
+          'documents. Staff (teller, admin, auditor) must turn on two-factor authentication ' +
+          '(POST /api/v1/me/mfa/enrol, then /me/mfa/confirm) before any staff action: until ' +
+          'then every route except their own sign-in routes (/me, /me/pin, /me/mfa/*, ' +
+          '/me/password, /me/sessions/end-all, refresh, logout) answers 403 ' +
+          'MFA_ENROLMENT_REQUIRED.',
       },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

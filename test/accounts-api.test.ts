@@ -1003,10 +1003,11 @@ for (const engine of ENGINES) {
           409,
           'ACCOUNT_FROZEN',
         );
+        // Bob may not read Alice's account: one refusal for every reason (issue #10, item 11).
         assertProblem(
           await t.transfer(bob.user, bob.account, alice.account, '1.00'),
-          409,
-          'ACCOUNT_FROZEN',
+          400,
+          'DESTINATION_REFUSED',
         );
         assertProblem(
           await post(teller, alice.account, 'deposits', { amount: '1.00' }),

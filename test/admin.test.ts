@@ -349,7 +349,6 @@ for (const engine of ENGINES) {
           ['withdrawal by owner', await t.withdraw(dave.user, dave.account, '1.00')],
           ['deposit by owner', await t.deposit(dave.user, dave.account, '1.00')],
           ['transfer out', await t.transfer(dave.user, dave.account, alice.account, '1.00')],
-          ['transfer in', await t.transfer(alice.user, alice.account, dave.account, '1.00')],
           ['teller deposit', await t.deposit(teller, dave.account, '1.00')],
           [
             'teller withdrawal',
@@ -363,6 +362,10 @@ for (const engine of ENGINES) {
           assert.equal(response.status, 409, `${label}: ${JSON.stringify(response.body)}`);
           assert.equal(response.body.code, 'ACCOUNT_FROZEN', label);
         }
+        // Another customer is not told the account is frozen (issue #10, item 11).
+        const transferIn = await t.transfer(alice.user, alice.account, dave.account, '1.00');
+        assert.equal(transferIn.status, 400, JSON.stringify(transferIn.body));
+        assert.equal(transferIn.body.code, 'DESTINATION_REFUSED');
         assert.equal(await t.balance(dave.user, dave.account), '300.00');
         assert.equal(await t.balance(alice.user, alice.account), '500.00');
 

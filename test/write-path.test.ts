@@ -354,31 +354,79 @@ for (const engine of ENGINES) {
     describe("transfers do not leak the destination's facts (issue #10, item 11)", () => {
       const GENERIC = 'the destination account cannot receive this transfer';
 
-      it('another customer’s account in another currency: a generic refusal', TIMEOUT, async () => {
-        const alice = await t.fundedCustomer('10.00');
-        const bob = await t.customer();
-        const bobEuro = (await t.openAccount(bob, { currency: 'EUR' })).accountNumber;
-        const response = await t.transfer(alice.user, alice.account, bobEuro, '1.00');
-        assert.equal(response.status, 400);
-        assert.equal(response.body.code, 'CURRENCY_MISMATCH');
-        assert.equal(response.body.detail, GENERIC);
-        assert.doesNotMatch(JSON.stringify(response.body), /EUR/);
-      });
+      /** What a refusal tells the caller, without its per-request instance. */
+      const told = (body: Record<string, unknown>) => {
+        const { instance: _instance, ...rest } = body;
+        return rest;
+      };
 
-      it('another customer’s frozen account: a generic refusal', TIMEOUT, async () => {
-        const alice = await t.fundedCustomer('10.00');
-        const bob = await t.fundedCustomer('10.00');
-        await t.runtime.database.db
-          .updateTable('accounts')
-          .set({ status: 'frozen' })
-          .where('account_number', '=', bob.account)
-          .execute();
-        const response = await t.transfer(alice.user, alice.account, bob.account, '1.00');
-        assert.equal(response.status, 409);
-        assert.equal(response.body.code, 'ACCOUNT_FROZEN');
-        assert.equal(response.body.detail, GENERIC);
-        assert.doesNotMatch(JSON.stringify(response.body), new RegExp(bob.account));
-      });
+      it(
+        'a stranger gets one refusal, 400 DESTINATION_REFUSED, for another currency and for a frozen account alike',
+        TIMEOUT,
+        async () => {
+          const alice = await t.fundedCustomer('10.00');
+          const bob = await t.customer();
+          const bobEuro = (await t.openAccount(bob, { currency: 'EUR' })).accountNumber;
+          const carol = await t.fundedCustomer('10.00');
+          await t.runtime.database.db
+            .updateTable('accounts')
+            .set({ status: 'frozen' })
+            .where('account_number', '=', carol.account)
+            .execute();
+          const currency = await t.transfer(alice.user, alice.account, bobEuro, '1.00');
+          const frozen = await t.transfer(alice.user, alice.account, carol.account, '1.00');
+          for (const response of [currency, frozen]) {
+            assert.equal(response.status, 400, JSON.stringify(response.body));
+            assert.equal(response.body.code, 'DESTINATION_REFUSED');
+            assert.equal(response.body.detail, GENERIC);
+            assert.equal(response.body.field, 'toAccount');
+          }
+          assert.deepEqual(told(currency.body), told(frozen.body));
+          assert.doesNotMatch(JSON.stringify(currency.body), /EUR/);
+          assert.doesNotMatch(JSON.stringify(frozen.body), new RegExp(`${carol.account}|frozen`));
+          assert.equal(await t.balance(alice.user, alice.account), '10.00');
+
+          // Their owners, and reading staff, keep the precise codes.
+          const bobUsd = (await t.openAccount(bob)).accountNumber;
+          const own = await t.transfer(bob, bobUsd, bobEuro, '1.00');
+          assert.equal(own.status, 400, JSON.stringify(own.body));
+          assert.equal(own.body.code, 'CURRENCY_MISMATCH');
+          const carolSavings = (await t.openAccount(carol.user)).accountNumber;
+          const depositSavings = await t.deposit(carol.user, carolSavings, '5.00');
+          assert.equal(depositSavings.status, 201, JSON.stringify(depositSavings.body));
+          const toOwnFrozen = await t.transfer(carol.user, carolSavings, carol.account, '1.00');
+          assert.equal(toOwnFrozen.status, 409, JSON.stringify(toOwnFrozen.body));
+          assert.equal(toOwnFrozen.body.code, 'ACCOUNT_FROZEN');
+        },
+      );
+
+      it(
+        'a standing order to another customer’s account in another currency: the same refusal',
+        TIMEOUT,
+        async () => {
+          const alice = await t.fundedCustomer('10.00');
+          const bob = await t.customer();
+          const bobEuro = (await t.openAccount(bob, { currency: 'EUR' })).accountNumber;
+          const order = await t.request(
+            'POST',
+            `/api/v1/accounts/${alice.account}/standing-orders`,
+            {
+              token: alice.user.token,
+              body: {
+                toAccount: bobEuro,
+                amount: '1.00',
+                frequency: 'monthly',
+                startDate: '2099-01-01',
+                pin: DEFAULT_PIN,
+              },
+            },
+          );
+          assert.equal(order.status, 400, JSON.stringify(order.body));
+          assert.equal(order.body.code, 'DESTINATION_REFUSED');
+          assert.equal(order.body.detail, GENERIC);
+          assert.doesNotMatch(JSON.stringify(order.body), /EUR/);
+        },
+      );
 
       it('the caller’s own destination still gets the precise reason', TIMEOUT, async () => {
         const alice = await t.fundedCustomer('10.00');

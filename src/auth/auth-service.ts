@@ -290,15 +290,21 @@ export class AuthService {
         ip: context.ip,
         ...(reason === undefined ? {} : { details: { reason } }),
       });
+    // Set when a right TOTP code let this login past the per-username back-off: the
+    // second factor is then proven already (its step is spent).
+    let otpProven = false;
     try {
       await backoff.assertAllowed(username, context.ip, deviceId);
     } catch (error) {
-      await audit('denied', null, 'backoff');
-      throw error;
+      otpProven = await this.#proveMore(username, input.otp, context.ip, deviceId, error);
+      if (!otpProven) {
+        await audit('denied', null, 'backoff');
+        throw error;
+      }
     }
     let result: LoginResult & { userId: string };
     try {
-      result = await this.#login(input, context);
+      result = await this.#login(input, context, otpProven);
     } catch (error) {
       if (error instanceof CorebankError) {
         // A wrong one-time code was already counted by the credential guard (back-off and
@@ -316,6 +322,34 @@ export class AuthService {
     return { ...tokens, deviceToken: devices.issue(username) };
   }
 
+  /**
+   * "A stranger can slow, never lock out": when only the per-username back-off (which any
+   * stranger can drive) holds this login, a login that proves more than the password, a
+   * right TOTP code of a user with MFA on, goes on to the password check; the owner gets in
+   * from any client. Everyone else stays slowed with the same 429, code or not, so the
+   * answer tells a stranger nothing about the user or their MFA. A wrong code here feeds
+   * the back-off (per client and per username: this client is slowed, and the owner, who
+   * has a right code, is not) but counts toward no lock, because whoever sends it has not
+   * shown the password; a code guessed right only buys one password check.
+   */
+  async #proveMore(
+    username: string,
+    otp: string | undefined,
+    ip: string | null,
+    deviceId: string | null,
+    refusal: unknown,
+  ): Promise<boolean> {
+    const { db, backoff, mfa } = this.#deps;
+    if (!(refusal instanceof CorebankError) || refusal.code !== 'RATE_LIMITED') return false;
+    // A device cookie is held to its own key only: this path is for clients without one.
+    if (deviceId !== null || otp === undefined || otp === '') return false;
+    if (!(await backoff.clientAllowed(username, ip))) return false;
+    const user = await findUserByUsername(db, username);
+    if (user !== null && (await mfa.proveTotpBeforePassword(user.id, otp))) return true;
+    await backoff.recordFailure(username, ip);
+    return false;
+  }
+
   async #login(
     input: {
       username: string;
@@ -323,6 +357,7 @@ export class AuthService {
       otp?: string | undefined;
     },
     context: CallerContext,
+    otpProven = false,
   ): Promise<LoginResult & { userId: string }> {
     const { db, mfa, sessions, guard } = this.#deps;
     const user = await findUserByUsername(db, input.username.toLowerCase());
@@ -337,7 +372,7 @@ export class AuthService {
     // The second factor is checked only after a right password, so MFA state is not
     // revealed to someone without it; and before the lock, which needs both factors to see.
     try {
-      await mfa.assertLoginFactor(user.id, input.otp);
+      if (!otpProven) await mfa.assertLoginFactor(user.id, input.otp);
     } catch (error) {
       if (error instanceof CorebankError && error.code === 'INVALID_OTP') {
         throw await guard.failed(user, context.ip, null, error);

@@ -190,6 +190,17 @@ export class LoginBackoff {
     }
   }
 
+  /**
+   * Whether this client alone is free to try: the per-client key only, not the per-username
+   * one. For a login that proves more (a right TOTP code) while strangers hold the
+   * per-username key (see AuthService.login).
+   */
+  async clientAllowed(username: string, clientIp: string | null): Promise<boolean> {
+    const now = this.#now();
+    const key = keyOf('client', username.toLowerCase(), clientIp);
+    return (await this.#store.blockedUntil(key, now)) <= now;
+  }
+
   async recordFailure(
     username: string,
     clientIp: string | null,

@@ -67,7 +67,10 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
           '(429 with Retry-After). A successful login sets the device cookie ' +
           '`corebank_device` (HttpOnly, Secure, SameSite=Strict, Path=/api/v1/auth/login); ' +
           'presenting it later exempts this client from the per-username back-off that ' +
-          'strangers can trigger, though not from its own. Responses are not cacheable.',
+          'strangers can trigger, though not from its own. While only the per-username ' +
+          'back-off holds a login, a right TOTP code in `otp` (for a user with MFA on) also ' +
+          'lets it through to the password check; no code or a wrong one answers the same 429. ' +
+          'Responses are not cacheable.',
         body: Type.Object(
           {
             username: Type.String({ minLength: 1, maxLength: 64 }),

@@ -36,11 +36,12 @@ import type { TransactionView } from './transaction-view.ts';
 
 const AccountParams = Type.Object({ accountNumber: AccountNumberParam });
 
-function moneySchema(summary: string, body: TObject) {
+function moneySchema(summary: string, body: TObject, description?: string) {
   return {
     schema: {
       tags: ['money'],
       summary,
+      ...(description === undefined ? {} : { description }),
       security: Security,
       params: AccountParams,
       headers: IdempotencyHeaders,
@@ -201,6 +202,10 @@ export function registerMoneyRoutes(
           },
           { additionalProperties: false },
         ),
+        'A destination that cannot receive (frozen, or in another currency) answers its ' +
+          'owner and reading staff precisely (409 ACCOUNT_FROZEN, 400 CURRENCY_MISMATCH); ' +
+          'anyone else gets one refusal for both, 400 DESTINATION_REFUSED, so another ' +
+          "customer's account facts do not leak.",
       ),
       submit('transfer'),
     );

@@ -80,9 +80,10 @@ const DESTINATION_REFUSED = 'the destination account cannot receive this transfe
 /**
  * The destination of a transfer must exist, be a customer account in the source's
  * currency, and not be frozen. The reason is precise only to those who may read the
- * destination anyway (its owner, reading staff): to anyone else, "holds EUR" or "is frozen"
- * would leak another customer's account facts, so they get one generic message (the code
- * and status stay those of the contract).
+ * destination anyway (its owner, reading staff). Anyone else gets one refusal for every
+ * reason, 400 DESTINATION_REFUSED with one detail and field: distinct codes (409
+ * ACCOUNT_FROZEN, 400 CURRENCY_MISMATCH) would tell a stranger that another customer's
+ * account is frozen or holds another currency (issue #10, item 11).
  */
 export function destinationAccepts(
   actor: Principal,
@@ -93,22 +94,17 @@ export function destinationAccepts(
     return refuse('NOT_FOUND', 'destination account not found', 'toAccount');
   }
   const precise = destination.userId === actor.userId || isReadingStaff(actor);
-  if (destination.currency !== source.currency) {
-    return refuse(
-      'CURRENCY_MISMATCH',
-      precise
-        ? `the destination account holds ${destination.currency}, not ${source.currency}`
-        : DESTINATION_REFUSED,
-      'toAccount',
-    );
-  }
-  if (destination.status === 'frozen') {
-    return refuse(
-      'ACCOUNT_FROZEN',
-      precise ? `account ${destination.accountNumber} is frozen` : DESTINATION_REFUSED,
-    );
-  }
-  return null;
+  const mismatch = destination.currency !== source.currency;
+  const frozen = destination.status === 'frozen';
+  if (!mismatch && !frozen) return null;
+  if (!precise) return refuse('DESTINATION_REFUSED', DESTINATION_REFUSED, 'toAccount');
+  return mismatch
+    ? refuse(
+        'CURRENCY_MISMATCH',
+        `the destination account holds ${destination.currency}, not ${source.currency}`,
+        'toAccount',
+      )
+    : refuse('ACCOUNT_FROZEN', `account ${destination.accountNumber} is frozen`);
 }
 
 /**

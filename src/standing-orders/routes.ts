@@ -84,7 +84,7 @@ export function registerStandingOrderRoutes(
         tags: ['standing orders'],
         summary: 'Create a standing order (confirm with your PIN)',
         description:
-          'Pays `toAccount` (an account of this bank) or `beneficiary` (someone at another bank; exactly one of the two) daily, weekly or monthly from `startDate`. Monthly orders on the 29th to 31st run on the last day of shorter months. Each due date runs once: a transfer, or an outbound payment (held, then submitted to the network) whose id and current status the run shows. A run refused for lack of funds is retried once the next day.',
+          "Pays `toAccount` (an account of this bank) or `beneficiary` (someone at another bank; exactly one of the two) daily, weekly or monthly from `startDate`. Monthly orders on the 29th to 31st run on the last day of shorter months. Each due date runs once: a transfer, or an outbound payment (held, then submitted to the network) whose id and current status the run shows. A run refused for lack of funds is retried once the next day. Another customer's `toAccount` in another currency answers 400 DESTINATION_REFUSED (its owner and reading staff: CURRENCY_MISMATCH).",
         security: Security,
         params: Type.Object({ accountNumber: AccountNumberParam }),
         body: Type.Object(

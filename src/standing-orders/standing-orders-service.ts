@@ -210,11 +210,20 @@ export class StandingOrdersService {
         throw new CorebankError('NOT_FOUND', 'destination account not found', 'toAccount');
       }
       if (destination.currency !== account.currency) {
-        throw new CorebankError(
-          'CURRENCY_MISMATCH',
-          `the destination account holds ${destination.currency}, not ${account.currency}`,
-          'toAccount',
-        );
+        // Another customer's currency is not told to the caller (issue #10, item 11): the
+        // same refusal as the transfer's (src/ledger/rules.ts destinationAccepts).
+        const precise = destination.userId === principal.userId || isReadingStaff(principal);
+        throw precise
+          ? new CorebankError(
+              'CURRENCY_MISMATCH',
+              `the destination account holds ${destination.currency}, not ${account.currency}`,
+              'toAccount',
+            )
+          : new CorebankError(
+              'DESTINATION_REFUSED',
+              'the destination account cannot receive this transfer',
+              'toAccount',
+            );
       }
     }
     if (account.status === 'frozen') {
@@ -336,4 +345,5 @@ export const STOPPING_CODES: ReadonlySet<ErrorCode> = new Set([
   'ACCOUNT_FROZEN',
   'NOT_FOUND',
   'CURRENCY_MISMATCH',
+  'DESTINATION_REFUSED',
 ]);

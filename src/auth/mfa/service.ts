@@ -117,6 +117,19 @@ export class MfaService {
   }
 
   /**
+   * A TOTP code checked before the password, for a login held by the per-username back-off
+   * (AuthService.login): true, and the code's step spent, when the user has MFA on and the
+   * code is right. Recovery codes are not taken here (a wrong password would waste one).
+   * A wrong code counts toward no lock: whoever sends it has not shown the password.
+   */
+  async proveTotpBeforePassword(userId: string, code: string): Promise<boolean> {
+    const { db } = this.#deps;
+    const row = await findMfa(db, userId);
+    if (row === null || !row.enabled) return false;
+    return this.#acceptTotp(db, userId, row, code);
+  }
+
+  /**
    * The login's second factor. Call it only after the password was verified, so MFA state
    * is never revealed to someone without the password. A recovery code works once instead
    * of a TOTP code.
