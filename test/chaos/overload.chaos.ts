@@ -68,6 +68,9 @@ for (const engine of ENGINES) {
           LOG_LEVEL: 'info',
           RATE_LIMITS: 'off',
           LEDGER_MAX_WAIT_MS: String(MAX_WAIT_MS),
+          // The default (half the ledger's deadline), said explicitly: test servers are
+          // started with the gate off otherwise (test/support/process.ts).
+          ADMISSION_TARGET_MS: String(Math.floor(MAX_WAIT_MS / 2)),
         });
         const server = await processes.startServer(env);
         const customers: LoadCustomer[] = await makeCustomers(
