@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { enrolStaffMfa, freshStaffCode } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/harness.ts';
 import {
   childEnv,
@@ -44,6 +45,7 @@ describe('web dashboard in Chromium', { skip }, () => {
   let base = '';
   const contexts: BrowserContext[] = [];
   const problems: string[] = [];
+  let adminSecret = '';
 
   before(async () => {
     assert.equal(missing, null, `browser tests need: ${missing}`);
@@ -75,6 +77,8 @@ describe('web dashboard in Chromium', { skip }, () => {
     assert.equal(admin.code, 0, `${admin.stdout}${admin.stderr}`);
     server = await processes.startServer(env);
     base = server.baseUrl;
+    // Staff enrol two-step verification before any staff action (#10).
+    adminSecret = await enrolStaffMfa(base, 'ada_admin', PASSWORD);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -129,6 +133,12 @@ describe('web dashboard in Chromium', { skip }, () => {
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    if (username === 'ada_admin') {
+      await page
+        .getByLabel('One-time code')
+        .fill(freshStaffCode(db.dataDir, username, adminSecret));
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   }
 
@@ -327,6 +337,9 @@ describe('web dashboard in Chromium', { skip }, () => {
     await admin.getByRole('heading', { name: 'Audit log' }).waitFor();
     await admin.locator('.data-table').last().waitFor();
     await shoot(admin, 'admin');
+    await admin
+      .getByLabel('Code from your authenticator app')
+      .fill(freshStaffCode(db.dataDir, 'ada_admin', adminSecret));
     await admin.getByRole('button', { name: 'Unlock alice_web' }).click();
     await admin.getByText('alice_web is unlocked.').waitFor();
     // The locked-users list reloads after the confirmation appears; wait (bounded by the

@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { PROJECT_ROOT } from './process.ts';
+import { httpJson, PROJECT_ROOT } from './process.ts';
+import { totpCode } from './totp.ts';
 
 /** Shared pieces of the dashboard's browser tests (Debian's Chromium via playwright-core). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -84,4 +87,48 @@ export function watchProblems(page: Page, problems: string[]): void {
   page.on('requestfailed', (request) => {
     problems.push(`failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`);
   });
+}
+
+/**
+ * Enrols a staff member (made with the CLI) in two-step verification through the API, as
+ * every staff member must before any staff action (issue #10); returns the TOTP secret.
+ */
+export async function enrolStaffMfa(
+  base: string,
+  username: string,
+  password: string,
+): Promise<string> {
+  const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
+    body: { username, password },
+  });
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  const enrol = await httpJson<{ secret: string }>(base, 'POST', '/api/v1/me/mfa/enrol', {
+    token: login.body.accessToken,
+    body: { password },
+  });
+  assert.equal(enrol.status, 200, JSON.stringify(enrol.body));
+  const confirm = await httpJson(base, 'POST', '/api/v1/me/mfa/confirm', {
+    token: login.body.accessToken,
+    body: { code: totpCode(enrol.body.secret) },
+  });
+  assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
+  return enrol.body.secret;
+}
+
+/**
+ * A current code of a staff member's authenticator app, for a server on a SQLite database in
+ * `dataDir`. A code is good once per 30-second step; so that a test can take several in one
+ * step, the step the user used last is forgotten in the database first, as if the next 30
+ * seconds had passed (as `TestApp.staffOtp` does in process). Only test data is touched.
+ */
+export function freshStaffCode(dataDir: string, username: string, secret: string): string {
+  const db = new DatabaseSync(path.join(dataDir, 'corebank.db'), { timeout: 5_000 });
+  try {
+    db.prepare(
+      'update user_mfa set last_used_step = null where user_id = (select id from users where username = ?)',
+    ).run(username);
+  } finally {
+    db.close();
+  }
+  return totpCode(secret);
 }
