@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { enrolStaffMfa, freshStaffCode } from './support/browser.ts';
+import { StaffCodes } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/harness.ts';
 import {
   childEnv,
@@ -76,9 +76,8 @@ describe('approvals in the dashboard', { skip }, () => {
     server = await processes.startServer(env);
     base = server.baseUrl;
     // Every staff member enrols in two-step verification before any staff action (#10).
-    for (const name of ['maker_admin', 'checker_admin']) {
-      secrets.set(name, await enrolStaffMfa(base, name, PASSWORD));
-    }
+    codes = new StaffCodes(db);
+    for (const name of ['maker_admin', 'checker_admin']) await codes.enrol(base, name, PASSWORD);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -103,11 +102,9 @@ describe('approvals in the dashboard', { skip }, () => {
     return page;
   }
 
-  const secrets = new Map<string, string>();
+  let codes: StaffCodes;
   async function code(username: string): Promise<string> {
-    const secret = secrets.get(username);
-    assert.ok(secret !== undefined, `${username} has no MFA secret`);
-    return freshStaffCode(db.dataDir, username, secret);
+    return codes.code(username);
   }
 
   async function signIn(page: Page, username: string): Promise<void> {
@@ -115,10 +112,7 @@ describe('approvals in the dashboard', { skip }, () => {
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    if (secrets.has(username)) {
-      await page.getByLabel('One-time code').fill(await code(username));
-      await page.getByRole('button', { name: 'Sign in' }).click();
-    }
+    if (codes.has(username)) await codes.finishSignIn(page, username);
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   }
 

@@ -8,6 +8,7 @@ import {
   launchChromium,
   missingBrowser,
   PHONE,
+  StaffCodes,
   scrollsSideways,
   seriousAxeViolations,
   skipBrowser,
@@ -82,6 +83,7 @@ describe('dashboard workspaces in Chromium', { skip: skipBrowser }, () => {
   let carlaAccount = '';
   let carlaSavings = '';
   let danAccount = '';
+  let staffCodes: StaffCodes;
 
   async function api<T>(
     method: 'GET' | 'POST' | 'PUT',
@@ -140,6 +142,11 @@ describe('dashboard workspaces in Chromium', { skip: skipBrowser }, () => {
     }
     server = await processes.startServer(env);
     base = server.baseUrl;
+    // Staff must enrol MFA before any staff action (issue #10, item 6).
+    staffCodes = new StaffCodes(db);
+    for (const role of ['teller', 'admin', 'auditor'] as const) {
+      await staffCodes.enrol(base, USERNAME[role], PASSWORD);
+    }
 
     // Two customers, set up through the API: Carla (two accounts, history) and Dan.
     for (const [username, fullName] of [
@@ -206,6 +213,7 @@ describe('dashboard workspaces in Chromium', { skip: skipBrowser }, () => {
     await page.getByLabel('Username').fill(USERNAME[role]);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    if (role !== 'customer') await staffCodes.finishSignIn(page, USERNAME[role]);
     await page.getByRole('heading', { level: 1, name: HOME[role].heading }).waitFor();
   }
 
@@ -549,6 +557,7 @@ describe('dashboard workspaces in Chromium', { skip: skipBrowser }, () => {
     await page.getByRole('button', { name: 'Freeze', exact: true }).click();
     await page.getByText(/Say why the account is frozen/).waitFor();
     await page.getByLabel('Reason').fill('Reported stolen card');
+    await page.getByLabel('Code from your authenticator app').fill(staffCodes.code(USERNAME.admin));
     await page.getByRole('button', { name: 'Freeze', exact: true }).click();
     await page
       .getByRole('alertdialog')

@@ -46,6 +46,8 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
   let base = '';
   const contexts: BrowserContext[] = [];
   let erinAccount = '';
+  /** Staff must enrol two-step verification before any staff action (issue #10). */
+  let tellerSecret = '';
   let finnAccount = '';
 
   async function api<T>(
@@ -124,6 +126,16 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
     assert.equal(created.code, 0, `${created.stdout}${created.stderr}`);
     server = await processes.startServer(env);
     base = server.baseUrl;
+    const teller = await tokenOf('tess_teller');
+    const enrol = await api<{ secret: string }>('POST', '/api/v1/me/mfa/enrol', teller, {
+      password: PASSWORD,
+    });
+    assert.equal(enrol.status, 200, JSON.stringify(enrol.body));
+    tellerSecret = enrol.body.secret;
+    const confirm = await api('POST', '/api/v1/me/mfa/confirm', teller, {
+      code: totpCode(tellerSecret, -1),
+    });
+    assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
 
     const erin = await customer('erin_web', 'Erin Ebbers');
     const opened = await api<{ accountNumber: string }>('POST', '/api/v1/accounts', erin, {
@@ -195,7 +207,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
   it('a teller places holds at the cash desk, sees them pending, captures one in part and releases the other', async () => {
     const problems: string[] = [];
     const page = await newPage(problems);
-    await signIn(page, 'tess_teller', 'Cash desk');
+    await signIn(page, 'tess_teller', 'Cash desk', totpCode(tellerSecret, 0));
     await page.getByLabel('Name, username or account number').fill('ebbers');
     await page.getByRole('button', { name: 'Search' }).click();
     await page
@@ -241,7 +253,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
 
     // Capture 30 of the 40 held for the cheque; the other 10 are released with it.
     const cheque = list.getByRole('listitem').filter({ hasText: 'Cheque 1042' });
-    await cheque.getByRole('button', { name: 'Capture…' }).click();
+    await cheque.getByRole('button', { name: /^Capture the hold of 40\.00 USD/ }).click();
     await cheque.getByLabel(/^Amount to capture/).fill('30');
     await assertAccessible(page, 'capture confirmation');
     await cheque.getByRole('button', { name: 'Capture now' }).click();
@@ -252,7 +264,7 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
 
     // Release the card authorisation, after a confirmation.
     const card = list.getByRole('listitem').filter({ hasText: 'Card authorisation' });
-    await card.getByRole('button', { name: 'Release…' }).click();
+    await card.getByRole('button', { name: /^Release the hold of 25\.00 USD/ }).click();
     await card.getByText(/Release the hold of \$25\.00\?/).waitFor();
     await card.getByRole('button', { name: 'Release hold' }).click();
     await holds.getByText('Hold released.').waitFor();
@@ -276,9 +288,15 @@ describe('holds, PIN attempts, recovery codes and devices in Chromium', {
     );
     assert.equal(account.body.balance, '170.00');
     assert.equal(account.body.availableBalance, '170.00');
-    // The only error answer was the deliberate hold above the available balance.
+    // The only error answers were the sign-in's request for a code (401 MFA_REQUIRED) and
+    // the deliberate hold above the available balance (422).
     assert.equal(
-      problems.filter((p) => !/^422 POST .*\/holds$/.test(p) && !/status of 422/.test(p)).length,
+      problems.filter(
+        (p) =>
+          !/^422 POST .*\/holds$/.test(p) &&
+          !/^401 POST .*\/auth\/login$/.test(p) &&
+          !/status of (422|401)/.test(p),
+      ).length,
       0,
       JSON.stringify(problems),
     );

@@ -344,6 +344,17 @@ for (const engine of ENGINES) {
         assertProblem(await t.request('GET', '/api/v1/me/sessions'), 401, 'UNAUTHENTICATED');
       });
 
+      it('staff who have not enrolled two-step verification yet may still look after their own devices', async () => {
+        const teller = await t.staffWithoutMfa('teller');
+        const list = await devices(teller.token);
+        assert.equal(list.length, 1);
+        assert.equal(list[0]?.current, true);
+        const ended = await t.request('POST', '/api/v1/me/sessions/end-others', {
+          token: teller.token,
+        });
+        assert.equal(ended.status, 204, JSON.stringify(ended.body));
+      });
+
       it('"end the others" keeps this login and ends every other one; audited', async () => {
         const user = await t.customer({ pin: null });
         const laptop = await loginAs(user, FIREFOX_WINDOWS);

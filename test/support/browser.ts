@@ -1,8 +1,9 @@
-import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { sqliteFile } from '../../src/db/database.ts';
+import type { TestDatabase } from './harness.ts';
 import { httpJson, PROJECT_ROOT } from './process.ts';
 import { totpCode } from './totp.ts';
 
@@ -90,45 +91,62 @@ export function watchProblems(page: Page, problems: string[]): void {
 }
 
 /**
- * Enrols a staff member (made with the CLI) in two-step verification through the API, as
- * every staff member must before any staff action (issue #10); returns the TOTP secret.
+ * Staff of a test server (a child process on SQLite) enrolled in TOTP, as every staff
+ * member must be before any staff action (issue #10, item 6). `code()` gives a current
+ * code after forgetting the step the user used last (a code is good once per 30-second
+ * step; replay refusal is tested in test/mfa.test.ts), so a suite can sign in and step up
+ * several times within one step. Only the test database is touched.
  */
-export async function enrolStaffMfa(
-  base: string,
-  username: string,
-  password: string,
-): Promise<string> {
-  const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
-    body: { username, password },
-  });
-  assert.equal(login.status, 200, JSON.stringify(login.body));
-  const enrol = await httpJson<{ secret: string }>(base, 'POST', '/api/v1/me/mfa/enrol', {
-    token: login.body.accessToken,
-    body: { password },
-  });
-  assert.equal(enrol.status, 200, JSON.stringify(enrol.body));
-  const confirm = await httpJson(base, 'POST', '/api/v1/me/mfa/confirm', {
-    token: login.body.accessToken,
-    body: { code: totpCode(enrol.body.secret) },
-  });
-  assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
-  return enrol.body.secret;
-}
+export class StaffCodes {
+  readonly #database: TestDatabase;
+  readonly #secrets = new Map<string, string>();
 
-/**
- * A current code of a staff member's authenticator app, for a server on a SQLite database in
- * `dataDir`. A code is good once per 30-second step; so that a test can take several in one
- * step, the step the user used last is forgotten in the database first, as if the next 30
- * seconds had passed (as `TestApp.staffOtp` does in process). Only test data is touched.
- */
-export function freshStaffCode(dataDir: string, username: string, secret: string): string {
-  const db = new DatabaseSync(path.join(dataDir, 'corebank.db'), { timeout: 5_000 });
-  try {
-    db.prepare(
-      'update user_mfa set last_used_step = null where user_id = (select id from users where username = ?)',
-    ).run(username);
-  } finally {
-    db.close();
+  constructor(database: TestDatabase) {
+    this.#database = database;
   }
-  return totpCode(secret);
+
+  /** Signs in over HTTP, enrols and confirms MFA. */
+  async enrol(base: string, username: string, password: string): Promise<void> {
+    const login = await httpJson<{ accessToken: string }>(base, 'POST', '/api/v1/auth/login', {
+      body: { username, password },
+    });
+    if (login.status !== 200) throw new Error(`login ${username}: ${login.status}`);
+    const token = login.body.accessToken;
+    const enrol = await httpJson<{ secret: string }>(base, 'POST', '/api/v1/me/mfa/enrol', {
+      token,
+      body: { password },
+    });
+    if (enrol.status !== 200) throw new Error(`enrol ${username}: ${enrol.status}`);
+    const confirm = await httpJson(base, 'POST', '/api/v1/me/mfa/confirm', {
+      token,
+      body: { code: totpCode(enrol.body.secret) },
+    });
+    if (confirm.status !== 200) throw new Error(`confirm ${username}: ${confirm.status}`);
+    this.#secrets.set(username, enrol.body.secret);
+  }
+
+  has(username: string): boolean {
+    return this.#secrets.has(username);
+  }
+
+  code(username: string): string {
+    const secret = this.#secrets.get(username);
+    if (secret === undefined) throw new Error(`${username} is not enrolled`);
+    const db = new DatabaseSync(sqliteFile(this.#database.dataDir), { timeout: 10_000 });
+    try {
+      db.prepare(
+        'update user_mfa set last_used_step = null where user_id = ' +
+          '(select id from users where username = ?)',
+      ).run(username);
+    } finally {
+      db.close();
+    }
+    return totpCode(secret);
+  }
+
+  /** Completes a sign-in form that asks for the one-time code. */
+  async finishSignIn(page: Page, username: string): Promise<void> {
+    await page.getByLabel('One-time code').fill(this.code(username));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
 }

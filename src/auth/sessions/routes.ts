@@ -119,7 +119,7 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
   app.get(
     '/api/v1/me/sessions',
     {
-      onRequest: authenticate(tokens),
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
       schema: {
         tags: ['auth'],
         summary: "Signed-in devices: the user's logins that can still be refreshed",
@@ -141,7 +141,7 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
   app.delete(
     '/api/v1/me/sessions/:sessionId',
     {
-      onRequest: authenticate(tokens),
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
       schema: {
         tags: ['auth'],
         summary: 'End one signed-in device: its access and refresh tokens stop working',
@@ -165,7 +165,7 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
   app.post(
     '/api/v1/me/sessions/end-others',
     {
-      onRequest: authenticate(tokens),
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
       schema: {
         tags: ['auth'],
         summary: 'End every signed-in device except this one',

@@ -616,14 +616,16 @@ function HoldRow(props: {
             className="button button-secondary button-small"
             onClick={() => setMode('capture')}
           >
-            Capture…
+            Capture<span className="sr-only">{` the hold of ${hold.amount} ${hold.currency}`}</span>
+            …
           </button>
           <button
             type="button"
             className="button button-secondary button-small"
             onClick={() => setMode('release')}
           >
-            Release…
+            Release<span className="sr-only">{` the hold of ${hold.amount} ${hold.currency}`}</span>
+            …
           </button>
         </div>
       ) : null}
