@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { StaffCodes } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/harness.ts';
 import {
   childEnv,
@@ -13,7 +13,6 @@ import {
   ProcessGroup,
   type ServerProcess,
 } from './support/process.ts';
-import { totpCode } from './support/staff.ts';
 
 /**
  * The maker-checker approval flow in the dashboard (issue #13), in Chromium against a real
@@ -77,20 +76,8 @@ describe('approvals in the dashboard', { skip }, () => {
     server = await processes.startServer(env);
     base = server.baseUrl;
     // Every staff member enrols in two-step verification before any staff action (#10).
-    for (const name of ['maker_admin', 'checker_admin']) {
-      const staff = await token(name);
-      const enrol = await httpJson<{ secret: string }>(base, 'POST', '/api/v1/me/mfa/enrol', {
-        token: staff,
-        body: { password: PASSWORD },
-      });
-      assert.equal(enrol.status, 200, JSON.stringify(enrol.body));
-      secrets.set(name, enrol.body.secret);
-      const confirm = await httpJson(base, 'POST', '/api/v1/me/mfa/confirm', {
-        token: staff,
-        body: { code: await code(name) },
-      });
-      assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
-    }
+    codes = new StaffCodes(db);
+    for (const name of ['maker_admin', 'checker_admin']) await codes.enrol(base, name, PASSWORD);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -115,26 +102,9 @@ describe('approvals in the dashboard', { skip }, () => {
     return page;
   }
 
-  /**
-   * A current code of `username`'s authenticator app. A code is good once per 30-second
-   * step; so that the test can take several in one step, the step used last is forgotten in
-   * the server's database first, as if the next 30 seconds had passed.
-   */
-  const secrets = new Map<string, string>();
+  let codes: StaffCodes;
   async function code(username: string): Promise<string> {
-    const secret = secrets.get(username);
-    assert.ok(secret !== undefined, `${username} has no MFA secret`);
-    const file = new DatabaseSync(path.join(db.dataDir, 'corebank.db'), { timeout: 5_000 });
-    try {
-      file
-        .prepare(
-          'update user_mfa set last_used_step = null where user_id = (select id from users where username = ?)',
-        )
-        .run(username);
-    } finally {
-      file.close();
-    }
-    return totpCode(secret);
+    return codes.code(username);
   }
 
   async function signIn(page: Page, username: string): Promise<void> {
@@ -142,10 +112,7 @@ describe('approvals in the dashboard', { skip }, () => {
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    if (secrets.has(username)) {
-      await page.getByLabel('One-time code').fill(await code(username));
-      await page.getByRole('button', { name: 'Sign in' }).click();
-    }
+    if (codes.has(username)) await codes.finishSignIn(page, username);
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   }
 
