@@ -7,12 +7,15 @@
  *   npm run bench -- --quick                       # CI: ~100 customers, 3 s runs, temp output
  *   npm run bench -- --engine-only                 # only the in-process engine
  *   npm run bench -- --engines postgres            # only PostgreSQL (needs DATABASE_URL)
+ *   npm run bench -- --scale                       # how cost grows (long): 1,000, 100,000 and
+ *                                                  # 1,000,000 accounts, then 10 million postings
  *
  * Flags: --customers N (1000), --duration S per measured run (20), --connections C (64),
  * --sweep 1,4,16,64,256 (each run duration/4), --quick, --out FILE (docs/benchmarks.json),
  * --engine-only, --engine-submitters 64,1024 (in-process callers), --engines sqlite,postgres,
  * --profile / --no-profile (on in full runs), --render-only (regenerate the Markdown and
- * the chart from the JSON file without measuring).
+ * the chart from the JSON file without measuring), --scale with --scale-accounts 1000,100000,1000000
+ * and --scale-postings 10000000 (measured runs of --duration, default 10 s with --scale).
  *
  * Per engine it seeds customers directly in a fresh database, starts the real server
  * (`src/main.ts`, RATE_LIMITS=off) and drives it with autocannon: the bare ceiling
@@ -31,6 +34,7 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { PROJECT_ROOT } from '../test/support/process.ts';
+import { bulkPhase } from './bulk.ts';
 import { type EngineResult, runEngine } from './lib/engine-bench.ts';
 import {
   assertMostlySuccessful,
@@ -51,6 +55,7 @@ import type {
   ProfileResults,
   SweepPoint,
 } from './lib/results.ts';
+import { renderScaleMarkdown, type ScaleResults } from './lib/scale.ts';
 import { type Population, seedPopulation } from './lib/seed.ts';
 import {
   type BenchDatabase,
@@ -63,6 +68,7 @@ import {
   startServer,
 } from './lib/server.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
+import { runScale } from './scale-run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -77,6 +83,9 @@ const { values } = parseArgs({
     profile: { type: 'boolean' },
     'engine-submitters': { type: 'string' },
     'render-only': { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    'scale-accounts': { type: 'string' },
+    'scale-postings': { type: 'string' },
   },
   allowNegative: true,
   strict: true,
@@ -93,8 +102,14 @@ function positive(name: string, raw: string | undefined, fallback: number, max: 
 
 const quick = values.quick;
 const customers = positive('customers', values.customers, quick ? 100 : 1000, 100_000);
-const durationSeconds = positive('duration', values.duration, quick ? 3 : 20, 3600);
-const connections = positive('connections', values.connections, 64, 4096);
+const durationSeconds = positive(
+  'duration',
+  values.duration,
+  quick ? 3 : values.scale ? 10 : 20,
+  3600,
+);
+// --scale measures growth, not saturation: 16 connections unless told otherwise.
+const connections = positive('connections', values.connections, values.scale ? 16 : 64, 4096);
 const sweep = (values.sweep ?? (quick ? '1,16,64' : '1,4,16,64,256'))
   .split(',')
   .filter((part) => part.trim() !== '')
@@ -124,6 +139,12 @@ for (const engine of engines) {
     );
   }
 }
+const scale = values.scale;
+const scaleAccounts = (values['scale-accounts'] ?? '1000,100000,1000000')
+  .split(',')
+  .filter((part) => part.trim() !== '')
+  .map((part) => positive('scale-accounts', part.trim(), 1000, 10_000_000));
+const scalePostings = positive('scale-postings', values['scale-postings'], 10_000_000, 100_000_000);
 const outFile = path.resolve(
   values.out ??
     (quick
@@ -330,6 +351,15 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
       points.push({ connections: conns, transfers: point, ceiling: pointCeiling });
     }
     await verifyOrFail(run, database, 'the concurrency sweep');
+    const bulk = await bulkPhase({
+      baseUrl: started.baseUrl,
+      database,
+      population,
+      durationSeconds,
+      log: (m) => log(engine, m),
+    });
+    Object.assign(run, { bulk }); // bench/bulk.ts: POST /api/v1/transfers/bulk, plain and atomic
+    await verifyOrFail(run, database, 'bulk transfers');
     const serverMemory = stopSampling();
     log(engine, `server memory under load: max RSS ${serverMemory.rssMaxMiB} MiB`);
     const result: HttpResults = {
@@ -475,7 +505,51 @@ function readPrevious(): BenchResults {
   }
 }
 
+/** `--scale`: how cost grows, into docs/benchmarks-scale.json and .md (or next to --out). */
+async function mainScale(): Promise<number> {
+  const scaleFile =
+    values.out === undefined ? path.join(PROJECT_ROOT, 'docs', 'benchmarks-scale.json') : outFile;
+  let results: ScaleResults = { runs: {} };
+  try {
+    results = JSON.parse(fs.readFileSync(scaleFile, 'utf8')) as ScaleResults;
+  } catch {
+    // No earlier results.
+  }
+  let failed = false;
+  const write = () => {
+    fs.mkdirSync(path.dirname(scaleFile), { recursive: true });
+    fs.writeFileSync(scaleFile, `${JSON.stringify(results, null, 2)}\n`);
+    const relative = path.relative(PROJECT_ROOT, scaleFile);
+    fs.writeFileSync(
+      scaleFile.replace(/\.json$/, '.md'),
+      renderScaleMarkdown(results, relative.startsWith('..') ? path.basename(scaleFile) : relative),
+    );
+  };
+  for (const engine of engines) {
+    const run = await runScale({
+      onStep: (partial) => {
+        results.runs[engine] = partial;
+        write();
+      },
+      engine,
+      adminUrl,
+      accounts: scaleAccounts,
+      postings: scalePostings,
+      connections,
+      durationSeconds,
+      command: commandLine(),
+      running,
+    });
+    results.runs[engine] = run;
+    failed ||= !run.ok;
+    write();
+  }
+  process.stdout.write(`results: ${scaleFile}\n`);
+  return failed ? 1 : 0;
+}
+
 async function main(): Promise<number> {
+  if (scale) return mainScale();
   const results = readPrevious();
   let failed = false;
   for (const engine of values['render-only'] ? [] : engines) {

@@ -155,7 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     engine,
     batcherOptionsOf(config, database.engine),
   );
-  const accounts = new AccountsService(database.db);
+  const accounts = new AccountsService(database.db, database.readDb);
   const staffActions = new StaffActions({
     db: database.db,
     engine: database.engine,
@@ -206,7 +206,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerControlsRoutes(app, { controls, tokens });
   registerCurrencyRoutes(app);
   registerAdminRoutes(app, {
-    reads: new StaffReads({ db: database.db, maxAmountMajor: config.maxAmountMajor }),
+    // Staff reads accept a replica's lag (DATABASE_READ_URL); their actions never use it.
+    reads: new StaffReads({ db: database.readDb, maxAmountMajor: config.maxAmountMajor }),
     actions: staffActions,
     tokens,
   });

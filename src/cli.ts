@@ -2,8 +2,10 @@ import { parseArgs } from 'node:util';
 import { changeUserRoles } from './admin/roles-change.ts';
 import { verifyAudit } from './audit/audit.ts';
 import { createUser } from './auth/auth-service.ts';
+import { findMfa } from './auth/mfa/repository.ts';
 import { isRole, type Role } from './auth/roles.ts';
 import { rotateSigningKey } from './auth/secrets.ts';
+import { staffEnrolmentNotice } from './auth/staff-mfa.ts';
 import { loadConfig } from './config.ts';
 import { type DatabaseHandle, openDatabase, sqliteFile } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -266,6 +268,9 @@ async function run(
   if (command.name === 'users roles') {
     const change = await changeUserRoles(database, command.username, command.roles);
     process.stdout.write(`${JSON.stringify(change)}\n`);
+    if ((await findMfa(database.db, change.user.id))?.enabled !== true) {
+      process.stderr.write(staffEnrolmentNotice(change.user.username, change.user.roles) ?? '');
+    }
     return 0;
   }
   const password = command.password ?? (await readStdin());
@@ -282,6 +287,7 @@ async function run(
     { engine: database.engine, actorUserId: null, ip: null },
   );
   process.stdout.write(`${JSON.stringify(user)}\n`);
+  process.stderr.write(staffEnrolmentNotice(user.username, user.roles) ?? '');
   return 0;
 }
 

@@ -17,6 +17,12 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL connection string; undefined selects the embedded SQLite database. */
   databaseUrl: string | undefined;
+  /**
+   * A streaming replica of that database (`DATABASE_READ_URL`), or undefined: history,
+   * statements, balances in time and staff reads go there, accepting its lag; money and
+   * anything read under a lock never do (src/db/database.ts, `readDb`).
+   */
+  databaseReadUrl: string | undefined;
   /** Size of the PostgreSQL connection pool. */
   databasePoolSize: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -365,6 +371,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// URL (unset it for embedded SQLite)');
   }
+  const databaseReadUrl = optional(env, 'DATABASE_READ_URL');
+  if (databaseReadUrl !== undefined && databaseUrl === undefined) {
+    throw new ConfigError('DATABASE_READ_URL needs DATABASE_URL (a replica of PostgreSQL)');
+  }
+  if (databaseReadUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseReadUrl)) {
+    throw new ConfigError('DATABASE_READ_URL must be a postgres:// URL');
+  }
   const maxAmountRaw = text(env, 'MAX_AMOUNT', '1000000');
   if (!/^[1-9]\d{0,14}$/.test(maxAmountRaw)) {
     throw new ConfigError('MAX_AMOUNT must be a positive whole number of major units');
@@ -439,6 +452,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 3000, 0, 65535),
     dataDir: path.resolve(text(env, 'DATA_DIR', './data')),
     databaseUrl,
+    databaseReadUrl,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     logLevel: logLevel as Config['logLevel'],
     jwtIssuer: text(env, 'JWT_ISSUER', 'corebank'),

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { StaffCodes } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/harness.ts';
 import {
   childEnv,
@@ -42,6 +43,7 @@ describe('web dashboard in Chromium', { skip }, () => {
   let server: ServerProcess;
   let browser: Browser;
   let base = '';
+  let staffCodes: StaffCodes;
   const contexts: BrowserContext[] = [];
   const problems: string[] = [];
 
@@ -75,6 +77,9 @@ describe('web dashboard in Chromium', { skip }, () => {
     assert.equal(admin.code, 0, `${admin.stdout}${admin.stderr}`);
     server = await processes.startServer(env);
     base = server.baseUrl;
+    // Staff must enrol MFA before any staff action (issue #10, item 6).
+    staffCodes = new StaffCodes(db);
+    await staffCodes.enrol(base, 'ada_admin', PASSWORD);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -129,6 +134,7 @@ describe('web dashboard in Chromium', { skip }, () => {
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    if (staffCodes.has(username)) await staffCodes.finishSignIn(page, username);
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   }
 
@@ -327,6 +333,7 @@ describe('web dashboard in Chromium', { skip }, () => {
     await admin.getByRole('heading', { name: 'Audit log' }).waitFor();
     await admin.locator('.data-table').last().waitFor();
     await shoot(admin, 'admin');
+    await admin.getByLabel('Code from your authenticator app').fill(staffCodes.code('ada_admin'));
     await admin.getByRole('button', { name: 'Unlock alice_web' }).click();
     await admin.getByText('alice_web is unlocked.').waitFor();
     // The locked-users list reloads after the confirmation appears; wait (bounded by the

@@ -6,6 +6,7 @@ import type { App } from '../src/http/types.ts';
 import { openRuntime, type Runtime } from '../src/runtime.ts';
 import { createTestDatabase, ENGINES, type TestDatabase } from './support/harness.ts';
 import { childEnv, ProcessGroup, type RunResult } from './support/process.ts';
+import { totpCode } from './support/totp.ts';
 
 /**
  * The operator CLI's audited commands: `users create` and `users roles` leave their events,
@@ -143,7 +144,9 @@ for (const engine of ENGINES) {
         url: '/api/v1/admin/stats',
         headers: { authorization: `Bearer ${token}` },
       });
-      assert.equal(stats.statusCode, 200, stats.body);
+      // The token works and carries the admin role; staff routes wait for MFA enrolment.
+      assert.equal(stats.statusCode, 403, stats.body);
+      assert.equal((stats.json() as { code: string }).code, 'MFA_ENROLMENT_REQUIRED');
 
       const result = await cli([
         'users',
@@ -202,6 +205,21 @@ for (const engine of ENGINES) {
 
       // A new login carries the new roles: reads yes, admin actions no.
       const fresh = await login('clerk');
+      // Staff act only once MFA is on (issue #10, item 6): the clerk enrols first.
+      const enrol = await app.inject({
+        method: 'POST',
+        url: '/api/v1/me/mfa/enrol',
+        headers: { authorization: `Bearer ${fresh}` },
+        payload: { password: PASSWORD },
+      });
+      assert.equal(enrol.statusCode, 200, enrol.body);
+      const confirm = await app.inject({
+        method: 'POST',
+        url: '/api/v1/me/mfa/confirm',
+        headers: { authorization: `Bearer ${fresh}` },
+        payload: { code: totpCode((enrol.json() as { secret: string }).secret) },
+      });
+      assert.equal(confirm.statusCode, 200, confirm.body);
       const freeze = await app.inject({
         method: 'POST',
         url: '/api/v1/admin/accounts/123456789092/freeze',

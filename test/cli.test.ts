@@ -76,6 +76,9 @@ for (const engine of ENGINES) {
       assert.equal(typeof user.id, 'string');
       // The printed user is a view: no hash or other credential material.
       assert.doesNotMatch(result.stdout, /argon2|password|hash/i);
+      // Staff must enrol MFA before any staff action: the CLI says how, on stderr.
+      assert.match(result.stderr, /ops1 is staff .*two-factor authentication/, describeRun(result));
+      assert.match(result.stderr, /POST \/api\/v1\/me\/mfa\/enrol.*\/me\/mfa\/confirm/);
 
       // An app on the same database (and DATA_DIR, for the secrets) accepts the login.
       const runtime = await openRuntime(env);
@@ -97,6 +100,14 @@ for (const engine of ENGINES) {
         const body = me.json() as { id: string; roles: string[] };
         assert.equal(body.id, user.id);
         assert.deepEqual(body.roles, ['admin']);
+        // Until they enrol MFA, staff routes refuse them.
+        const users = await app.inject({
+          method: 'GET',
+          url: '/api/v1/admin/users',
+          headers: { authorization: `Bearer ${accessToken}` },
+        });
+        assert.equal(users.statusCode, 403, users.body);
+        assert.equal((users.json() as { code: string }).code, 'MFA_ENROLMENT_REQUIRED');
         // Staff-only reads work for this admin; a wrong password still does not log in.
         const wrong = await app.inject({
           method: 'POST',

@@ -362,7 +362,10 @@ for (const engine of ENGINES) {
       const admin = await t.staff('admin');
       const limit = await t.request('PUT', `/api/v1/admin/users/${user.id}/limits`, {
         token: admin.token,
-        body: { dailyOutgoing: { USD: '20.00' } },
+        body: {
+          dailyOutgoing: { USD: '20.00' },
+          ...(admin.mfaSecret === undefined ? {} : { otp: await t.staffOtp(admin) }),
+        },
       });
       assert.equal(limit.status, 200, JSON.stringify(limit.body));
       const o = await create(user, account, {

@@ -48,7 +48,11 @@ export function pickerFor(mix: TransferMix, population: Population): () => Picke
   };
 }
 
-function summarise(name: string, result: autocannon.Result, durationSeconds: number): LoadResult {
+export function summarise(
+  name: string,
+  result: autocannon.Result,
+  durationSeconds: number,
+): LoadResult {
   const statusCodes: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
     statusCodes[code] = stat.count ?? 0;

@@ -1,5 +1,5 @@
 import { CorebankError } from '../errors.ts';
-import { hasRole, type Principal } from './roles.ts';
+import { hasRole, type Principal, type Role } from './roles.ts';
 
 /** Answers whether a user has confirmed MFA (a pending enrolment does not count). */
 export interface MfaEnrolment {
@@ -29,5 +29,21 @@ export async function assertStaffEnrolled(
     'MFA_ENROLMENT_REQUIRED',
     'staff must turn on two-factor authentication before any staff action: ' +
       'POST /api/v1/me/mfa/enrol, then POST /api/v1/me/mfa/confirm with a code from the app',
+  );
+}
+
+/**
+ * What the operator CLI prints (on stderr, so stdout stays JSON) when it makes someone staff
+ * who has not enrolled MFA: how the new staff member enrols, or they can do nothing.
+ */
+export function staffEnrolmentNotice(username: string, roles: readonly Role[]): string | null {
+  if (!roles.some((role) => role !== 'customer')) return null;
+  return (
+    `corebank: ${username} is staff (${roles.join(', ')}) and must turn on two-factor ` +
+    'authentication before any staff action (until then every staff route answers 403 ' +
+    'MFA_ENROLMENT_REQUIRED). Have them sign in to the dashboard and follow Security > ' +
+    'Two-factor authentication, or through the API: POST /api/v1/me/mfa/enrol with ' +
+    '{"password"}, add the secret to an authenticator app, then POST /api/v1/me/mfa/confirm ' +
+    'with {"code"} and keep the recovery codes.\n'
   );
 }

@@ -34,6 +34,8 @@ function limitsOf(config: Config['rateLimits']): ReadonlyMap<string, Limit> {
       'POST /api/v1/accounts/:accountNumber/transfers',
       { max: config.transfersPerMinute, key: 'user' },
     ],
+    // A bulk request counts as one request here; its transfers are bound by the daily limits.
+    ['POST /api/v1/transfers/bulk', { max: config.transfersPerMinute, key: 'user' }],
     ['POST /api/v1/accounts/:accountNumber/deposits', { max: config.cashPerMinute, key: 'user' }],
     [
       'POST /api/v1/accounts/:accountNumber/withdrawals',

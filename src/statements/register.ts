@@ -37,8 +37,9 @@ export function registerStatementsAndStandingOrders(
 ): void {
   const { config, database, tokens } = deps;
   const clock = deps.clock ?? (() => new Date());
+  // Statements and balances in time read the replica when there is one (DATABASE_READ_URL).
   const statements = new StatementsService({
-    db: database.db,
+    db: database.readDb,
     engine: database.engine,
     timeZone: config.statementTimeZone,
   });

@@ -88,9 +88,19 @@ const SIGNED_OUT_TITLES: Record<string, string> = {
   '/reset-password': 'Choose a new password',
 };
 
+/**
+ * Staff must turn on two-step verification before any staff action: until then the server
+ * answers 403 MFA_ENROLMENT_REQUIRED on every staff route, so the dashboard offers them
+ * only the Security page, with a message saying why.
+ */
+export function mustEnrol(me: Me): boolean {
+  return isStaff(me) && !me.mfaEnabled;
+}
+
 /** The sections a user may use, each path once (the first matching label wins). */
 export function sectionsOf(me: Me): Section[] {
   const seen = new Set<string>();
+  if (mustEnrol(me)) return SECTIONS.filter((section) => section.path === '/security');
   return SECTIONS.filter((section) => {
     if (seen.has(section.path) || !section.roles.some((r) => me.roles.includes(r))) return false;
     seen.add(section.path);
@@ -100,6 +110,7 @@ export function sectionsOf(me: Me): Section[] {
 
 /** Where a user lands after signing in: customers on their accounts, staff on their desk. */
 export function homeOf(me: Me): string {
+  if (mustEnrol(me)) return '/security';
   if (me.roles.includes('customer')) return '/';
   if (me.roles.includes('teller')) return '/desk';
   if (me.roles.includes('admin') || me.roles.includes('auditor')) return '/admin';
@@ -153,10 +164,13 @@ export function App() {
     document.title = `${title} · Corebank`;
   }, [path, me]);
 
-  // Staff who open the customer home (after sign-in, or by the wordmark) go to their own.
+  // Staff who open the customer home (after sign-in, or by the wordmark) go to their own;
+  // staff without two-step verification go to the Security page, wherever they were going.
   useEffect(() => {
-    if (me !== null && path === '/' && !me.roles.includes('customer')) {
-      navigate(homeOf(me), { replace: true });
+    if (me === null) return;
+    const home = homeOf(me);
+    if (mustEnrol(me) ? path !== home : path === '/' && !me.roles.includes('customer')) {
+      navigate(home, { replace: true });
     }
   }, [me, path]);
 
@@ -228,6 +242,12 @@ export function App() {
     page = (
       <SecurityPage
         me={me}
+        notice={
+          mustEnrol(me)
+            ? 'Staff must turn on two-step verification before using the staff pages. ' +
+              'Set it up below; the other pages open once it is on.'
+            : null
+        }
         onChanged={async () => {
           await loadMe();
         }}

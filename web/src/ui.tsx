@@ -18,6 +18,9 @@ const FRIENDLY: Record<string, string> = {
   PIN_NOT_SET: 'Set a transaction PIN on the Security page first.',
   RATE_LIMITED: 'Too many attempts. Wait a minute and try again.',
   FORBIDDEN: 'You do not have access to this.',
+  MFA_ENROLMENT_REQUIRED:
+    'Staff must turn on two-step verification first: set it up on the Security page.',
+  DESTINATION_REFUSED: 'That account cannot receive this transfer. Nothing was moved.',
 };
 
 /** Plain sentences for the fields whose schema messages read like code. */

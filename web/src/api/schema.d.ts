@@ -3828,6 +3828,140 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/api/v1/transfers/bulk": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          "idempotency-key"?: string;
+        };
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            pin: string;
+            atomic?: boolean;
+            transfers: Array<{
+              fromAccount: string;
+              toAccount: string;
+              amount: string;
+              description?: string;
+            }>;
+          };
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            atomic: boolean;
+            postedCount: number;
+            refusedCount: number;
+            results: Array<{
+              index: number;
+              status: "posted" | "refused" | "skipped";
+              code?: string;
+              message?: string;
+              field?: string;
+              transaction?: {
+                id: string;
+                accountNumber: string;
+                type: "deposit" | "withdrawal" | "transfer_in" | "transfer_out";
+                direction: "credit" | "debit";
+                amount: string;
+                currency: string;
+                balanceAfter: string;
+                counterpartyAccount: string | null;
+                description: string | null;
+                createdAt: string;
+                reversalOf?: string;
+                reversedBy?: string;
+              };
+            }>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            code: string;
+            field?: string;
+            instance?: string;
+            failures?: Array<{
+              index: number;
+              status: "posted" | "refused" | "skipped";
+              code?: string;
+              message?: string;
+              field?: string;
+              transaction?: {
+                id: string;
+                accountNumber: string;
+                type: "deposit" | "withdrawal" | "transfer_in" | "transfer_out";
+                direction: "credit" | "debit";
+                amount: string;
+                currency: string;
+                balanceAfter: string;
+                counterpartyAccount: string | null;
+                description: string | null;
+                createdAt: string;
+                reversalOf?: string;
+                reversedBy?: string;
+              };
+            }>;
+          };
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
   "/health/live": {
     get: {
       parameters: {

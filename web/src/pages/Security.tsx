@@ -54,12 +54,26 @@ function useAction() {
   return { busy, problem, ok, run, attempt, bump, setProblem };
 }
 
-export function SecurityPage({ me, onChanged }: { me: Me; onChanged: () => Promise<void> }) {
+export function SecurityPage({
+  me,
+  onChanged,
+  notice = null,
+}: {
+  me: Me;
+  onChanged: () => Promise<void>;
+  /** Why the user was sent here (staff who must enrol two-step verification first). */
+  notice?: string | null;
+}) {
   return (
     <>
       <div className="page-head">
         <h1>Security</h1>
       </div>
+      {notice === null ? null : (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
       <div className="grid-2">
         <PinForm me={me} onChanged={onChanged} />
         <PasswordForm />
