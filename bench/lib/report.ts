@@ -60,16 +60,29 @@ interface TargetLine {
   goal: string;
   achieved: string;
   met: boolean;
+  /** Load average at the run's start when it exceeded the cores: the verdict is not judged. */
+  busyLoad?: number;
+}
+
+/** The run's load average at start when it was above its core count, else undefined. */
+function busyLoadOf(run: EngineRun | undefined): number | undefined {
+  const load = run?.machine.loadAverageAtStart[0] ?? 0;
+  return run !== undefined && load > run.machine.cpus ? load : undefined;
 }
 
 function targetLines(results: BenchResults): TargetLine[] {
   const lines: TargetLine[] = [];
+  const busy = (run: EngineRun | undefined, from: number) => {
+    const load = busyLoadOf(run);
+    if (load !== undefined) for (const line of lines.slice(from)) line.busyLoad = load;
+  };
   const sqlite = results.runs.sqlite;
   const postgres = results.runs.postgres;
   for (const run of [sqlite, postgres]) {
     const http = run?.http;
     if (run === undefined || http == null || http.bare == null) continue;
     const label = ENGINE_LABEL[run.engine];
+    const from = lines.length;
     const live = ratio(http.ceiling.okPerSecond, http.bare.get.okPerSecond);
     lines.push({
       what: `${label}: Corebank \`GET /health/live\` ÷ bare Fastify \`GET\``,
@@ -101,12 +114,15 @@ function targetLines(results: BenchResults): TargetLine[] {
         met: http.uniform.okPerSecond >= TARGETS.postgresUniformPerSecond,
       });
     }
+    busy(run, from);
   }
   for (const run of [sqlite, postgres]) {
     const uniform = (run?.engineBench ?? []).filter((r) => r.name.startsWith('engine uniform'));
     const best = [...uniform].sort((a, b) => b.okPerSecond - a.okPerSecond)[0];
     if (run !== undefined && best !== undefined) {
+      const busyLoad = busyLoadOf(run);
       lines.push({
+        ...(busyLoad === undefined ? {} : { busyLoad }),
         what: `in-process engine, ${ENGINE_LABEL[run.engine]}, durable, uniform, best of ${uniform.map((r) => r.submitters).join('/')} submitters (${best.submitters})`,
         goal: `≥ ${int(TARGETS.enginePerSecond)}/s`,
         achieved: `${int(best.okPerSecond)}/s`,
@@ -324,7 +340,8 @@ export function renderMarkdown(results: BenchResults, jsonPath: string): string 
     '| Target | Goal | Achieved | Met |',
     '|---|---|---|---|',
     ...targets.map(
-      (t) => `| ${t.what} | ${t.goal} | ${t.achieved} | ${t.met ? 'yes' : '**no**'} |`,
+      (t) =>
+        `| ${t.what} | ${t.goal} | ${t.achieved} | ${t.busyLoad !== undefined ? `not judged: load average ${fixed(t.busyLoad)} at start${t.met ? '' : ' (**no** as measured)'}` : t.met ? 'yes' : '**no**'} |`,
     ),
     '',
     ...runs.flatMap(runSection),

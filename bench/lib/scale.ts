@@ -287,8 +287,8 @@ export async function analyze(database: BenchDatabase): Promise<void> {
 
 /**
  * The plans of the hot queries at this size (EXPLAIN on PostgreSQL, EXPLAIN QUERY PLAN on
- * SQLite), written to mirror the statements of src/ledger (history page, account lookup by
- * number, balance update). A full scan of postings or accounts fails the benchmark.
+ * SQLite), written to mirror the statements of src/ledger and src/controls (history page, account
+ * lookup by number, balance update, the daily-limit sum). A full scan of postings or accounts fails the benchmark.
  */
 export async function explainHotQueries(
   database: BenchDatabase,
@@ -299,6 +299,8 @@ export async function explainHotQueries(
       db,
       sql`select id as n from accounts where account_number = ${accountNumber}`,
     );
+    const dayStart = `${new Date().toISOString().slice(0, 10)}T00:00:00.000Z`;
+    const dayEnd = new Date(Date.parse(dayStart) + 86_400_000).toISOString();
     const queries: Record<string, ReturnType<typeof sql>> = {
       'history page (listCustomerPostings)': sql`
         select p.id, a.account_number, e.kind, p.direction, p.amount_minor, p.balance_after_minor,
@@ -313,6 +315,17 @@ export async function explainHotQueries(
         order by p.id desc limit 21`,
       'account by number': sql`select * from accounts where account_number = ${accountNumber}`,
       'balance update': sql`update accounts set balance_minor = balance_minor + 0 where id = ${sql.lit(id)}`,
+      // src/controls/limits.ts: what the batch's users have sent today (run on every batch).
+      'daily outgoing (limits)': sql`
+        select a.user_id, p.currency, sum(p.amount_minor)
+        from postings p
+        join accounts a on a.id = p.account_id
+        join journal_entries e on e.id = p.entry_id
+        where a.user_id in (select user_id from accounts where id = ${sql.lit(id)})
+          and e.actor_user_id = a.user_id and p.direction = 'debit'
+          and e.kind in ('transfer', 'withdrawal')
+          and p.created_at >= ${stamp(engine, dayStart)} and p.created_at < ${stamp(engine, dayEnd)}
+        group by a.user_id, p.currency`,
     };
     const plans: Record<string, string> = {};
     const fullScans: string[] = [];
