@@ -16,7 +16,13 @@ import {
   Select,
   useFocusFirstError,
 } from '../ui';
-import { type Errors, errorsOf } from '../validation';
+import {
+  bankCodeProblem,
+  beneficiaryNameProblem,
+  type Errors,
+  errorsOf,
+  foreignAccountProblem,
+} from '../validation';
 
 /**
  * Payments to and from other banks (issue #12): "Pay someone at another bank" in three steps
@@ -33,7 +39,7 @@ type Reconciliation =
 type Step = 'details' | 'review' | 'done';
 
 /** Where a payment stops changing (until, for a settled one, the other bank sends it back). */
-const FINAL = new Set(['settled', 'rejected', 'failed', 'returned', 'credited']);
+export const FINAL = new Set(['settled', 'rejected', 'failed', 'returned', 'credited']);
 
 const STATUS_LABELS: Record<string, string> = {
   pending: 'Waiting to be sent',
@@ -75,27 +81,6 @@ function StatusHistory({ payment }: { payment: Payment }) {
       ))}
     </ol>
   );
-}
-
-const BANK_CODE = /^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}$/;
-const FOREIGN_ACCOUNT = /^[A-Za-z0-9]{4,34}$/;
-
-export function bankCodeProblem(value: string): string | null {
-  const code = value.trim().toUpperCase();
-  if (code === '') return 'Enter the bank code of the recipient’s bank.';
-  if (!BANK_CODE.test(code)) {
-    return 'A bank code has 8 characters: 6 letters, then 2 letters or digits (like SBOXUS33).';
-  }
-  return null;
-}
-
-export function foreignAccountProblem(value: string): string | null {
-  const account = value.replace(/\s/g, '');
-  if (account === '') return 'Enter the recipient’s account number.';
-  if (!FOREIGN_ACCOUNT.test(account)) {
-    return 'An account number at another bank has 4 to 34 letters or digits.';
-  }
-  return null;
 }
 
 /** An account's payments, newest first; `reload` reads them again. */
@@ -232,12 +217,7 @@ export function PaymentsPage() {
     event.preventDefault();
     setProblem(null);
     const found = errorsOf({
-      name:
-        name.trim() === ''
-          ? 'Enter the name of the person or company you pay.'
-          : name.trim().length > 140
-            ? 'A name has at most 140 characters.'
-            : null,
+      name: beneficiaryNameProblem(name),
       bankCode: bankCodeProblem(bankCode),
       account: foreignAccountProblem(account),
       amount:
