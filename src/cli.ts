@@ -26,6 +26,9 @@ import {
 } from './reliability/backup.ts';
 import { assertNodeVersion, exitOnStartupError } from './runtime.ts';
 
+/** Per-statement bound for `ledger verify` on PostgreSQL (issue #17: ten minutes). */
+const VERIFY_STATEMENT_TIMEOUT_MS = 600_000;
+
 assertNodeVersion();
 
 const USAGE = `usage: npm run corebank -- <command>
@@ -382,7 +385,20 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const database = await openDatabase(config);
+  // `ledger verify` reads the whole ledger in a few aggregate statements: at millions of
+  // postings one takes longer than the server's per-statement timeout (5 s by default), which
+  // protects request latency, not an operator's check. It gets its own bound instead.
+  const database = await openDatabase(
+    command.name === 'ledger verify'
+      ? {
+          ...config,
+          databaseStatementTimeoutMs: Math.max(
+            config.databaseStatementTimeoutMs,
+            VERIFY_STATEMENT_TIMEOUT_MS,
+          ),
+        }
+      : config,
+  );
   try {
     if (command.name === 'restore' && config.databaseUrl !== undefined) {
       process.stdout.write(

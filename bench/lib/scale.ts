@@ -491,7 +491,7 @@ export function renderScaleMarkdown(results: ScaleResults, jsonPath: string): st
       '',
       `- Command: \`${run.command}\``,
       `- Run: ${run.startedAt} to ${run.finishedAt}; ${run.settings.connections} connections, ${run.settings.durationSeconds} s per measured run; ${run.cpus} cores, load average at start ${run.loadAverageAtStart.map((l) => l.toFixed(2)).join(' / ')}`,
-      `- Outcome: ${run.ok ? 'every step ran and `ledger verify` held after each' : run.finishedAt === '' ? `stopped before the end; the steps below ran and \`ledger verify\` held after each` : `FAILED: ${run.failure ?? 'unknown'}`}`,
+      `- Outcome: ${run.ok ? 'every step ran and `ledger verify` held after each' : run.finishedAt === '' ? `stopped before the end; the steps below ran and \`ledger verify\` held after each` : `FAILED: ${(run.failure ?? 'unknown').split('\n')[0]}`}`,
       '',
       '| Size | Accounts | Postings | grown in s | bare POST/s | transfers 2xx/s | ÷ bare POST | ÷ bare POST, first step | transfers p99 ms | history 2xx/s | history p99 ms | server max RSS MiB | verify s | verify peak MiB |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
