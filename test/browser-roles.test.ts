@@ -422,6 +422,7 @@ describe('dashboard workspaces in Chromium', { skip: skipBrowser }, () => {
     const problems: string[] = [];
     const page = await newPage(problems);
     await signIn(page, 'teller');
+    StaffCodes.dropCodeRequest(problems);
     await page.getByLabel('Name, username or account number').fill('dorsey');
     await page.getByRole('button', { name: 'Search' }).click();
     const dan = page.locator('li.customer[data-username="dan_web"]');
