@@ -7,12 +7,15 @@
  *   npm run bench -- --quick                       # CI: ~100 customers, 3 s runs, temp output
  *   npm run bench -- --engine-only                 # only the in-process engine
  *   npm run bench -- --engines postgres            # only PostgreSQL (needs DATABASE_URL)
+ *   npm run bench -- --scale                       # how cost grows (long): 1,000, 100,000 and
+ *                                                  # 1,000,000 accounts, then 10 million postings
  *
  * Flags: --customers N (1000), --duration S per measured run (20), --connections C (64),
  * --sweep 1,4,16,64,256 (each run duration/4), --quick, --out FILE (docs/benchmarks.json),
  * --engine-only, --engine-submitters 64,1024 (in-process callers), --engines sqlite,postgres,
  * --profile / --no-profile (on in full runs), --render-only (regenerate the Markdown and
- * the chart from the JSON file without measuring).
+ * the chart from the JSON file without measuring), --scale with --scale-accounts 1000,100000,1000000
+ * and --scale-postings 10000000 (measured runs of --duration, default 10 s with --scale).
  *
  * Per engine it seeds customers directly in a fresh database, starts the real server
  * (`src/main.ts`, RATE_LIMITS=off) and drives it with autocannon: the bare ceiling
@@ -31,17 +34,20 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { PROJECT_ROOT } from '../test/support/process.ts';
+import { bulkPhase } from './bulk.ts';
 import { type EngineResult, runEngine } from './lib/engine-bench.ts';
 import {
   assertMostlySuccessful,
   type LoadResult,
   probeTransfer,
+  runBare,
   runCeiling,
   runTransfers,
   type TransferMix,
 } from './lib/load.ts';
 import { renderMarkdown, renderSvg } from './lib/report.ts';
 import type {
+  BareResults,
   BenchResults,
   EngineName,
   EngineRun,
@@ -49,16 +55,20 @@ import type {
   ProfileResults,
   SweepPoint,
 } from './lib/results.ts';
+import { renderScaleMarkdown, type ScaleResults } from './lib/scale.ts';
 import { type Population, seedPopulation } from './lib/seed.ts';
 import {
   type BenchDatabase,
   benchChildEnv,
   createBenchDatabase,
   ledgerVerify,
+  memoryOf,
   type RunningServer,
+  startBareServer,
   startServer,
 } from './lib/server.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
+import { runScale } from './scale-run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -73,6 +83,9 @@ const { values } = parseArgs({
     profile: { type: 'boolean' },
     'engine-submitters': { type: 'string' },
     'render-only': { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    'scale-accounts': { type: 'string' },
+    'scale-postings': { type: 'string' },
   },
   allowNegative: true,
   strict: true,
@@ -89,8 +102,14 @@ function positive(name: string, raw: string | undefined, fallback: number, max: 
 
 const quick = values.quick;
 const customers = positive('customers', values.customers, quick ? 100 : 1000, 100_000);
-const durationSeconds = positive('duration', values.duration, quick ? 3 : 20, 3600);
-const connections = positive('connections', values.connections, 64, 4096);
+const durationSeconds = positive(
+  'duration',
+  values.duration,
+  quick ? 3 : values.scale ? 10 : 20,
+  3600,
+);
+// --scale measures growth, not saturation: 16 connections unless told otherwise.
+const connections = positive('connections', values.connections, values.scale ? 16 : 64, 4096);
 const sweep = (values.sweep ?? (quick ? '1,16,64' : '1,4,16,64,256'))
   .split(',')
   .filter((part) => part.trim() !== '')
@@ -120,6 +139,12 @@ for (const engine of engines) {
     );
   }
 }
+const scale = values.scale;
+const scaleAccounts = (values['scale-accounts'] ?? '1000,100000,1000000')
+  .split(',')
+  .filter((part) => part.trim() !== '')
+  .map((part) => positive('scale-accounts', part.trim(), 1000, 10_000_000));
+const scalePostings = positive('scale-postings', values['scale-postings'], 10_000_000, 100_000_000);
 const outFile = path.resolve(
   values.out ??
     (quick
@@ -229,8 +254,48 @@ async function countTransferEntries(database: BenchDatabase): Promise<number> {
   }
 }
 
+/**
+ * The real ceiling: a bare Fastify 5 server (no plugins, same Node, own process), `GET` and
+ * a 70-byte JSON `POST`, at the same connections and duration as the runs it is compared with.
+ */
+async function measureBare(engine: EngineName): Promise<BareResults> {
+  const bare = await startBareServer();
+  running.add(bare);
+  try {
+    const get = await runBare(bare.baseUrl, 'GET', connections, durationSeconds);
+    log(engine, `bare Fastify GET @${connections}: ${describe(get)}`);
+    assertMostlySuccessful(get);
+    const post = await runBare(bare.baseUrl, 'POST', connections, durationSeconds);
+    log(engine, `bare Fastify POST @${connections}: ${describe(post)}`);
+    assertMostlySuccessful(post);
+    return { get, post };
+  } finally {
+    await bare.stop();
+    running.delete(bare);
+  }
+}
+
+/** Samples a process's resident memory until stopped: the largest RSS seen and VmHWM. */
+function sampleMemory(pid: number | undefined): () => { rssMaxMiB: number; peakMiB: number } {
+  let rssMaxMiB = 0;
+  let peakMiB = 0;
+  const take = () => {
+    const memory = memoryOf(pid);
+    if (memory === null) return;
+    rssMaxMiB = Math.max(rssMaxMiB, memory.rssMiB);
+    peakMiB = Math.max(peakMiB, memory.peakMiB);
+  };
+  const timer = setInterval(take, 500);
+  return () => {
+    take();
+    clearInterval(timer);
+    return { rssMaxMiB: Number(rssMaxMiB.toFixed(1)), peakMiB: Number(peakMiB.toFixed(1)) };
+  };
+}
+
 async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void> {
   const { engine } = run;
+  const bare = await measureBare(engine);
   const runtime = await openRuntime(benchChildEnv(database.env));
   let population: Population;
   try {
@@ -257,10 +322,19 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
   const http = await withServer(database, [], async (started) => {
     server = started;
     ok2xx += await preflight(started, population);
+    const stopSampling = sampleMemory(started.child.pid);
     const ceiling = await runCeiling(started.baseUrl, connections, durationSeconds);
-    log(engine, `bare ceiling @${connections}: ${describe(ceiling)}`);
+    log(
+      engine,
+      `Corebank GET /health/live @${connections}: ${describe(ceiling)} ` +
+        `(${(ceiling.okPerSecond / bare.get.okPerSecond).toFixed(2)} of bare GET)`,
+    );
     assertMostlySuccessful(ceiling);
     const uniform = await transfers('uniform', connections, durationSeconds);
+    log(
+      engine,
+      `uniform transfers ${(uniform.okPerSecond / bare.post.okPerSecond).toFixed(2)} of bare POST`,
+    );
     await verifyOrFail(run, database, 'uniform transfers');
     const hotDestination = await transfers('hot-destination', connections, durationSeconds);
     await verifyOrFail(run, database, 'hot-destination transfers');
@@ -277,7 +351,20 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
       points.push({ connections: conns, transfers: point, ceiling: pointCeiling });
     }
     await verifyOrFail(run, database, 'the concurrency sweep');
+    const bulk = await bulkPhase({
+      baseUrl: started.baseUrl,
+      database,
+      population,
+      durationSeconds,
+      log: (m) => log(engine, m),
+    });
+    Object.assign(run, { bulk }); // bench/bulk.ts: POST /api/v1/transfers/bulk, plain and atomic
+    await verifyOrFail(run, database, 'bulk transfers');
+    const serverMemory = stopSampling();
+    log(engine, `server memory under load: max RSS ${serverMemory.rssMaxMiB} MiB`);
     const result: HttpResults = {
+      bare,
+      serverMemory,
       ceiling,
       uniform,
       hotDestination,
@@ -418,7 +505,51 @@ function readPrevious(): BenchResults {
   }
 }
 
+/** `--scale`: how cost grows, into docs/benchmarks-scale.json and .md (or next to --out). */
+async function mainScale(): Promise<number> {
+  const scaleFile =
+    values.out === undefined ? path.join(PROJECT_ROOT, 'docs', 'benchmarks-scale.json') : outFile;
+  let results: ScaleResults = { runs: {} };
+  try {
+    results = JSON.parse(fs.readFileSync(scaleFile, 'utf8')) as ScaleResults;
+  } catch {
+    // No earlier results.
+  }
+  let failed = false;
+  const write = () => {
+    fs.mkdirSync(path.dirname(scaleFile), { recursive: true });
+    fs.writeFileSync(scaleFile, `${JSON.stringify(results, null, 2)}\n`);
+    const relative = path.relative(PROJECT_ROOT, scaleFile);
+    fs.writeFileSync(
+      scaleFile.replace(/\.json$/, '.md'),
+      renderScaleMarkdown(results, relative.startsWith('..') ? path.basename(scaleFile) : relative),
+    );
+  };
+  for (const engine of engines) {
+    const run = await runScale({
+      onStep: (partial) => {
+        results.runs[engine] = partial;
+        write();
+      },
+      engine,
+      adminUrl,
+      accounts: scaleAccounts,
+      postings: scalePostings,
+      connections,
+      durationSeconds,
+      command: commandLine(),
+      running,
+    });
+    results.runs[engine] = run;
+    failed ||= !run.ok;
+    write();
+  }
+  process.stdout.write(`results: ${scaleFile}\n`);
+  return failed ? 1 : 0;
+}
+
 async function main(): Promise<number> {
+  if (scale) return mainScale();
   const results = readPrevious();
   let failed = false;
   for (const engine of values['render-only'] ? [] : engines) {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { Type } from 'typebox';
 import { AccountsService } from './accounts/accounts-service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
@@ -26,6 +26,7 @@ import { registerEvents } from './events/register.ts';
 import { registerHolds } from './holds/register.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { registerInputHardening, registerNoStore, serializeRequest } from './http/hardening.ts';
+import { redactLogFields } from './http/log-redaction.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limits.ts';
@@ -41,6 +42,9 @@ import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
 import { registerAccountHolderRoutes } from './payees/account-holder-routes.ts';
 import { registerPayments } from './payments/register.ts';
+import { reliabilityOf } from './reliability/context.ts';
+import { dependencyMetrics } from './reliability/dependencies.ts';
+import { registerEntryAdmission, wasShed } from './reliability/entry-admission.ts';
 import { registerReadiness } from './reliability/readiness.ts';
 import { registerStaffCustomerRoutes } from './staff/customers-routes.ts';
 import { registerStatementsAndStandingOrders } from './statements/register.ts';
@@ -63,26 +67,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const app: App = Fastify({
     logger: {
       level: config.logLevel,
-      // Credentials never reach the logs, whatever a future log line includes.
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers.cookie',
-          '*.password',
-          '*.currentPassword',
-          '*.newPassword',
-          '*.pin',
-          '*.refreshToken',
-          '*.accessToken',
-          '*.token',
-          '*.otp',
-          '*.code',
-        ],
-        censor: '[redacted]',
-      },
+      // Credentials never reach the logs, whatever a future log line includes: the same
+      // rule as pino's redact paths, without its per-line cloning (src/http/log-redaction.ts).
+      formatters: { log: redactLogFields },
       // Query strings can carry tokens (`?access_token=`): their values never reach a log.
       serializers: { req: serializeRequest },
     },
+    // A request shed at the door (overload) gets no "request completed" line: under
+    // overload one per refusal would cost the time shedding saves (they are counted and
+    // summarised instead, src/reliability/entry-admission.ts).
+    logController: new LogController({ disableRequestLogging: wasShed }),
     bodyLimit: config.bodyLimitBytes,
     // A caller's request id is kept when it looks like one, so logs can be joined across
     // services; anything else is replaced rather than written into our logs.
@@ -108,8 +102,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   app.setValidatorCompiler(createValidatorCompiler());
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (request, reply) => {
+  // First of all hooks: under overload a request is refused before any work is done for it.
+  const admissionMetrics = registerEntryAdmission(app, config);
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   registerErrorHandling(app);
   app.addSchema(ProblemSchema);
@@ -163,7 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     engine,
     batcherOptionsOf(config, database.engine),
   );
-  const accounts = new AccountsService(database.db);
+  const accounts = new AccountsService(database.db, database.readDb);
   const staffActions = new StaffActions({
     db: database.db,
     engine: database.engine,
@@ -200,14 +197,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     stepUp,
   });
 
-  registerMetrics(app, batcher, config, eventMetrics);
+  registerMetrics(
+    app,
+    batcher,
+    config,
+    eventMetrics,
+    admissionMetrics,
+    dependencyMetrics(reliabilityOf(app).monitor),
+  );
   registerAuthApi(app, authServices);
   registerAccountRoutes(app, { accounts, tokens });
   registerMoneyRoutes(app, { money, tokens });
   registerControlsRoutes(app, { controls, tokens });
   registerCurrencyRoutes(app);
   registerAdminRoutes(app, {
-    reads: new StaffReads({ db: database.db, maxAmountMajor: config.maxAmountMajor }),
+    // Staff reads accept a replica's lag (DATABASE_READ_URL); their actions never use it.
+    reads: new StaffReads({ db: database.readDb, maxAmountMajor: config.maxAmountMajor }),
     actions: staffActions,
     tokens,
   });
@@ -215,13 +220,21 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerStaffCustomerRoutes(app, { db: database.db, tokens });
   registerAccountHolderRoutes(app, { db: database.db, tokens, config });
 
-  // Statements, balances in time and standing orders (with their scheduler).
-  registerStatementsAndStandingOrders(app, { config, database, secrets, batcher, tokens });
-
   // Holds (two-phase movements) and their sweeper of expired holds.
   registerHolds(app, { config, database, batcher, tokens });
   // Payments to other banks: routes, the network's events, the outbound dispatcher.
-  registerPayments(app, { config, database, batcher, tokens });
+  const payments = registerPayments(app, { config, database, batcher, tokens });
+
+  // Statements, balances in time and standing orders (with their scheduler, which pays
+  // other banks through the payments service).
+  registerStatementsAndStandingOrders(app, {
+    config,
+    database,
+    secrets,
+    batcher,
+    tokens,
+    payments,
+  });
 
   if (config.security.docsPublic) {
     app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

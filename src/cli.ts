@@ -9,8 +9,10 @@ import { staffEnrolmentNotice } from './auth/staff-mfa.ts';
 import { loadConfig } from './config.ts';
 import { type DatabaseHandle, openDatabase, sqliteFile } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { isCorebankError } from './errors.ts';
+import { CorebankError, isCorebankError } from './errors.ts';
 import { verifyLedger } from './ledger/verify.ts';
+import { paymentNetworkClientOf } from './payments/network-client.ts';
+import { isReconciled, type ReconciliationItem, reconcile } from './payments/reconciliation.ts';
 import {
   AUDIT_TABLES,
   assertSqliteFileExists,
@@ -23,6 +25,9 @@ import {
   restoreSqlite,
 } from './reliability/backup.ts';
 import { assertNodeVersion, exitOnStartupError } from './runtime.ts';
+
+/** Per-statement bound for `ledger verify` on PostgreSQL (issue #17: ten minutes). */
+const VERIFY_STATEMENT_TIMEOUT_MS = 600_000;
 
 assertNodeVersion();
 
@@ -41,13 +46,18 @@ commands:
   users roles --username U --set R[,R...]
                                replace a user's roles and end their sessions (audited)
   audit verify                 check the audit trail's hash chain; exit 0 only if it holds
+  reconcile --date YYYY-MM-DD [--json]
+                               compare the day's settled payments and returns in the ledger
+                               with the payment network's settlement report (PAYMENT_NETWORK_*
+                               as for the server); list every mismatch, exit 1 if there is
+                               one, 2 if the day cannot be checked
   backup --to FILE             consistent online copy of the database (SQLite: VACUUM INTO;
                                PostgreSQL: pg_dump custom format)
   restore --from FILE [--force]
                                restore a backup into an empty DATA_DIR / database; --force
                                replaces an existing one (stop the servers first)
 
-The verify commands never create or migrate a database: a missing one is an error.
+The verify and reconcile commands never create or migrate a database: a missing one is an error.
 
 The database is chosen as by the server: DATABASE_URL, or SQLite under DATA_DIR.`;
 
@@ -60,6 +70,7 @@ type Command =
   | { name: 'restore'; from: string; force: boolean }
   | { name: 'keys rotate' }
   | { name: 'audit verify' }
+  | { name: 'reconcile'; date: string; json: boolean }
   | { name: 'users roles'; username: string; roles: Role[] }
   | {
       name: 'users create';
@@ -80,6 +91,7 @@ function parseCommand(argv: string[]): Command {
   if (command === 'restore') return parseRestore(argv.slice(1));
   if (command === 'audit' && sub === 'verify' && rest.length === 0) return { name: 'audit verify' };
   if (command === 'users' && sub === 'roles') return parseRolesCommand(rest);
+  if (command === 'reconcile') return parseReconcile(argv.slice(1));
   if (command === 'users' && sub === 'create') {
     let values: ReturnType<typeof parseUserOptions>;
     try {
@@ -146,6 +158,21 @@ function parseRestore(args: string[]): Command {
     throw new UsageError('restore needs --from FILE');
   }
   return { name: 'restore', from: values.from, force: values.force === true };
+}
+
+function parseReconcile(args: string[]): Command {
+  const values = options(args, { date: { type: 'string' }, json: { type: 'boolean' } });
+  const date = values.date;
+  if (typeof date !== 'string' || !isCalendarDate(date)) {
+    throw new UsageError('reconcile needs --date YYYY-MM-DD (a UTC day)');
+  }
+  return { name: 'reconcile', date, json: values.json === true };
+}
+
+function isCalendarDate(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const parsed = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
 }
 
 function parseRoleList(value: string): Role[] {
@@ -239,6 +266,7 @@ async function run(
     );
     return 1;
   }
+  if (command.name === 'reconcile') return reconcileDay(command, database);
   await migrateToLatest(database);
   if (command.name === 'users roles') {
     const change = await changeUserRoles(database, command.username, command.roles);
@@ -266,6 +294,46 @@ async function run(
   return 0;
 }
 
+/** `reconcile`: the staff endpoint's comparison, printed one mismatch a line. */
+async function reconcileDay(
+  command: { date: string; json: boolean },
+  database: DatabaseHandle,
+): Promise<number> {
+  await assertTablesPresent(database, ['payments', ...LEDGER_TABLES]);
+  const network = loadConfig().paymentNetwork;
+  if (network === undefined) {
+    // Exit 2 like a network that does not answer: the day could not be checked.
+    throw new CorebankError(
+      'SERVICE_UNAVAILABLE',
+      'no payment network is configured (set PAYMENT_NETWORK_URL, PAYMENT_NETWORK_CLIENT_ID, ' +
+        'PAYMENT_NETWORK_CLIENT_SECRET and PAYMENT_NETWORK_WEBHOOK_SECRET as for the server)',
+    );
+  }
+  const report = await reconcile(database.db, paymentNetworkClientOf(network), command.date);
+  const clean = isReconciled(report);
+  if (command.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return clean ? 0 : 1;
+  }
+  const describe = (item: ReconciliationItem) =>
+    `${item.kind} ${item.direction} ${item.amount} ${item.currency}` +
+    ` payment=${item.paymentId ?? '-'} network=${item.networkPaymentId ?? '-'}`;
+  const lines = [
+    ...report.missingInLedger.map((item) => `missing in ledger: ${describe(item)}`),
+    ...report.missingInNetwork.map((item) => `missing in network: ${describe(item)}`),
+    ...report.amountMismatches.map(
+      (item) => `amount differs: ${describe(item)} network says ${item.networkAmount}`,
+    ),
+  ];
+  for (const line of lines) process.stdout.write(`${line}\n`);
+  process.stdout.write(
+    clean
+      ? `reconcile ${report.date}: OK (${report.matched} matched)\n`
+      : `reconcile ${report.date}: ${lines.length} mismatch${lines.length === 1 ? '' : 'es'} (${report.matched} matched)\n`,
+  );
+  return clean ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<number> {
   let command: Command;
   try {
@@ -288,7 +356,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     // SQLite: opening a missing file would create it. Commands that read a database check
     // it is there first; restore writes the file itself without opening it through Kysely.
-    if (sqlite && (command.name === 'ledger verify' || command.name === 'audit verify')) {
+    if (
+      sqlite &&
+      (command.name === 'ledger verify' ||
+        command.name === 'audit verify' ||
+        command.name === 'reconcile')
+    ) {
       assertSqliteFileExists(sqliteFile(config.dataDir));
     }
     if (sqlite && command.name === 'backup') {
@@ -312,7 +385,20 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const database = await openDatabase(config);
+  // `ledger verify` reads the whole ledger in a few aggregate statements: at millions of
+  // postings one takes longer than the server's per-statement timeout (5 s by default), which
+  // protects request latency, not an operator's check. It gets its own bound instead.
+  const database = await openDatabase(
+    command.name === 'ledger verify'
+      ? {
+          ...config,
+          databaseStatementTimeoutMs: Math.max(
+            config.databaseStatementTimeoutMs,
+            VERIFY_STATEMENT_TIMEOUT_MS,
+          ),
+        }
+      : config,
+  );
   try {
     if (command.name === 'restore' && config.databaseUrl !== undefined) {
       process.stdout.write(

@@ -17,6 +17,12 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL connection string; undefined selects the embedded SQLite database. */
   databaseUrl: string | undefined;
+  /**
+   * A streaming replica of that database (`DATABASE_READ_URL`), or undefined: history,
+   * statements, balances in time and staff reads go there, accepting its lag; money and
+   * anything read under a lock never do (src/db/database.ts, `readDb`).
+   */
+  databaseReadUrl: string | undefined;
   /** Size of the PostgreSQL connection pool. */
   databasePoolSize: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -41,6 +47,14 @@ export interface Config {
    * to PostgreSQL or Redis may take before it counts as the dependency being down.
    */
   ledgerMaxWaitMs: number;
+  /**
+   * Shedding at the door (src/reliability/entry-admission.ts): the latency served requests
+   * should stay under (0: off; default half of `ledgerMaxWaitMs`, so the whole answer, not
+   * only the wait for a batch, stays under the ledger's deadline), and the most requests in
+   * flight at once.
+   */
+  admissionTargetMs: number;
+  admissionMaxInFlight: number;
   databaseConnectTimeoutMs: number;
   databaseStatementTimeoutMs: number;
   redisCommandTimeoutMs: number;
@@ -357,6 +371,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// URL (unset it for embedded SQLite)');
   }
+  const databaseReadUrl = optional(env, 'DATABASE_READ_URL');
+  if (databaseReadUrl !== undefined && databaseUrl === undefined) {
+    throw new ConfigError('DATABASE_READ_URL needs DATABASE_URL (a replica of PostgreSQL)');
+  }
+  if (databaseReadUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseReadUrl)) {
+    throw new ConfigError('DATABASE_READ_URL must be a postgres:// URL');
+  }
   const maxAmountRaw = text(env, 'MAX_AMOUNT', '1000000');
   if (!/^[1-9]\d{0,14}$/.test(maxAmountRaw)) {
     throw new ConfigError('MAX_AMOUNT must be a positive whole number of major units');
@@ -374,6 +395,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('SMTP_URL needs MAIL_FROM (the sender address of outgoing mail)');
   }
   const rateLimitsSwitch = text(env, 'RATE_LIMITS', 'on');
+  const ledgerMaxWaitMs = integer(env, 'LEDGER_MAX_WAIT_MS', 1000, 1, 60_000);
   if (rateLimitsSwitch !== 'on' && rateLimitsSwitch !== 'off') {
     throw new ConfigError(`RATE_LIMITS must be on or off, got "${rateLimitsSwitch}"`);
   }
@@ -430,6 +452,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 3000, 0, 65535),
     dataDir: path.resolve(text(env, 'DATA_DIR', './data')),
     databaseUrl,
+    databaseReadUrl,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     logLevel: logLevel as Config['logLevel'],
     jwtIssuer: text(env, 'JWT_ISSUER', 'corebank'),
@@ -446,7 +469,15 @@ export function loadConfig(env: Env = process.env): Config {
       env.LEDGER_BATCH_CONCURRENCY === undefined || env.LEDGER_BATCH_CONCURRENCY === ''
         ? undefined
         : integer(env, 'LEDGER_BATCH_CONCURRENCY', 1, 1, 64),
-    ledgerMaxWaitMs: integer(env, 'LEDGER_MAX_WAIT_MS', 1000, 1, 60_000),
+    ledgerMaxWaitMs,
+    admissionTargetMs: integer(
+      env,
+      'ADMISSION_TARGET_MS',
+      Math.max(1, Math.floor(ledgerMaxWaitMs / 2)),
+      0,
+      60_000,
+    ),
+    admissionMaxInFlight: integer(env, 'ADMISSION_MAX_IN_FLIGHT', 1024, 16, 100_000),
     databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 60_000),
     databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 250, 10, 60_000),

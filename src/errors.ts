@@ -33,11 +33,11 @@ export const ERROR_CODES = [
   'SERVICE_UNAVAILABLE',
   'INTERNAL',
   'NOT_ACCEPTABLE',
-  'BENEFICIARY_NOT_SUPPORTED',
   'STANDING_ORDER_LIMIT_REACHED',
   'HOLD_NOT_PENDING',
   'HOLD_EXPIRED',
   'LIMIT_EXCEEDED',
+  'BULK_REFUSED',
   'SAME_PERSON',
   'MFA_ENROLMENT_REQUIRED',
   'DESTINATION_REFUSED',
@@ -51,18 +51,21 @@ export class CorebankError extends Error {
   readonly field: string | undefined;
   /** For throttling answers: when the client may try again (sent as `Retry-After`). */
   readonly retryAfterSeconds: number | undefined;
+  /** For a wrong PIN: how many more wrong ones the user may enter before being locked. */
+  readonly attemptsLeft: number | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
     field?: string,
-    options?: { retryAfterSeconds?: number },
+    options?: { retryAfterSeconds?: number; attemptsLeft?: number },
   ) {
     super(message);
     this.name = 'CorebankError';
     this.code = code;
     this.field = field;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.attemptsLeft = options?.attemptsLeft;
   }
 }
 

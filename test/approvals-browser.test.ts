@@ -16,8 +16,9 @@ import {
 
 /**
  * The maker-checker approval flow in the dashboard (issue #13), in Chromium against a real
- * server: one admin asks for a reversal, a second admin approves it on the Approvals page,
- * and the customer's money is back where it was; the customer sees their limits page.
+ * server: one admin asks for a reversal from the transaction monitor (and another from the
+ * Approvals page's form), a second admin approves it in the queue, and the customer's money
+ * is back where it was; the customer sees their limits page.
  * The server is a child process, so staff are made the way an operator makes them (the
  * CLI), as in test/browser.test.ts.
  */
@@ -39,7 +40,6 @@ describe('approvals in the dashboard', { skip }, () => {
   let server: ServerProcess;
   let browser: Browser;
   let base = '';
-  let staffCodes: StaffCodes;
   const problems: string[] = [];
 
   before(async () => {
@@ -75,11 +75,9 @@ describe('approvals in the dashboard', { skip }, () => {
     }
     server = await processes.startServer(env);
     base = server.baseUrl;
-    // Staff must enrol MFA before any staff action (issue #10, item 6).
-    staffCodes = new StaffCodes(db);
-    for (const name of ['maker_admin', 'checker_admin']) {
-      await staffCodes.enrol(base, name, PASSWORD);
-    }
+    // Every staff member enrols in two-step verification before any staff action (#10).
+    codes = new StaffCodes(db);
+    for (const name of ['maker_admin', 'checker_admin']) await codes.enrol(base, name, PASSWORD);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -104,12 +102,17 @@ describe('approvals in the dashboard', { skip }, () => {
     return page;
   }
 
+  let codes: StaffCodes;
+  async function code(username: string): Promise<string> {
+    return codes.code(username);
+  }
+
   async function signIn(page: Page, username: string): Promise<void> {
     await page.goto(`${base}/login`);
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    if (staffCodes.has(username)) await staffCodes.finishSignIn(page, username);
+    if (codes.has(username)) await codes.finishSignIn(page, username);
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   }
 
@@ -121,7 +124,7 @@ describe('approvals in the dashboard', { skip }, () => {
     return login.body.accessToken;
   }
 
-  it('one admin requests a reversal, the other approves it in the queue', async () => {
+  it('one admin requests a reversal from the monitor, the other approves it in the queue', async () => {
     const body = {
       username: 'carol_web',
       password: PASSWORD,
@@ -142,31 +145,60 @@ describe('approvals in the dashboard', { skip }, () => {
       { token: carol, body: { amount: '75.00' } },
     );
     assert.equal(deposit.status, 201);
+    const second = await httpJson<{ id: string }>(
+      base,
+      'POST',
+      `/api/v1/accounts/${account}/deposits`,
+      { token: carol, body: { amount: '25.00' } },
+    );
+    assert.equal(second.status, 201);
 
-    // The maker asks in the dashboard; the queue shows the request without buttons for them.
+    // The maker starts from the transaction monitor: Reverse on the row, with a reason.
     const maker = await newPage();
     await signIn(maker, 'maker_admin');
-    await maker.getByRole('link', { name: 'Approvals' }).click();
-    await maker.getByLabel('Transaction id').fill(deposit.body.id);
-    await maker.getByLabel('Reason', { exact: true }).fill('deposited to the wrong customer');
-    await maker.getByLabel('Code from your authenticator app').fill(staffCodes.code('maker_admin'));
+    await maker.getByRole('heading', { name: 'Transaction monitor' }).waitFor();
+    const monitorRow = maker.locator(`[data-transaction="${deposit.body.id}"]`).first();
+    await monitorRow
+      .getByRole('button', { name: `Reverse transaction ${deposit.body.id}` })
+      .click();
+    const form = maker.getByTestId('reversal-form');
+    await form.getByText('75.00').waitFor();
+    await form.getByLabel('Reason for the reversal').fill('deposited to the wrong customer');
+    await maker.getByLabel('Code from your authenticator app').fill(await code('maker_admin'));
+    await form.getByRole('button', { name: 'Request reversal' }).click();
+    await maker.getByText(`Reversal of transaction ${deposit.body.id} requested`).waitFor();
+    await monitorRow.getByText('Reversal requested').waitFor();
+    assert.equal(await monitorRow.getByRole('button', { name: /Reverse/ }).count(), 0);
+
+    // The queue shows the request, without buttons for the maker; a second request is made
+    // with the queue page's own form.
+    await maker.getByRole('link', { name: 'approval queue' }).click();
+    await maker.getByRole('heading', { name: 'Queue' }).waitFor();
+    const fromMonitor = maker
+      .locator('[data-approval]')
+      .filter({ hasText: `transaction ${deposit.body.id}` });
+    await fromMonitor.getByText('deposited to the wrong customer').waitFor();
+    assert.equal(await fromMonitor.getByRole('button', { name: 'Approve' }).count(), 0);
+    await maker.getByLabel('Transaction id').fill(second.body.id);
+    await maker.getByLabel('Reason', { exact: true }).fill('a duplicate of the first');
+    await maker.getByLabel('Code from your authenticator app').fill(await code('maker_admin'));
     await maker.getByRole('button', { name: 'Request reversal' }).click();
     await maker.getByText('Reversal requested').waitFor();
-    const row = maker.locator('[data-approval]').first();
-    await row.getByText('deposited to the wrong customer').waitFor();
-    assert.equal(await row.getByRole('button', { name: 'Approve' }).count(), 0);
+    await maker
+      .locator('[data-approval]')
+      .filter({ hasText: `transaction ${second.body.id}` })
+      .getByText('a duplicate of the first')
+      .waitFor();
 
-    // The checker approves; the effect is applied at once.
+    // The checker approves the monitor's request; the effect is applied at once.
     const checker = await newPage();
     await signIn(checker, 'checker_admin');
     await checker.goto(`${base}/approvals`);
     await checker.getByRole('heading', { name: 'Queue' }).waitFor();
-    await checker
-      .getByLabel('Code from your authenticator app')
-      .fill(staffCodes.code('checker_admin'));
+    await checker.getByLabel('Code from your authenticator app').fill(await code('checker_admin'));
     await checker
       .locator('[data-approval]')
-      .first()
+      .filter({ hasText: `transaction ${deposit.body.id}` })
       .getByRole('button', { name: 'Approve' })
       .click();
     await checker.getByText('Approved and applied.').waitFor();
@@ -176,7 +208,13 @@ describe('approvals in the dashboard', { skip }, () => {
     const read = await httpJson<{ balance: string }>(base, 'GET', `/api/v1/accounts/${account}`, {
       token: carol,
     });
-    assert.equal(read.body.balance, '0.00');
+    assert.equal(read.body.balance, '25.00');
+
+    // Back in the monitor the original shows its reversal, and offers no second one.
+    await checker.getByRole('link', { name: 'Oversight' }).click();
+    const reversedRow = checker.locator(`[data-transaction="${deposit.body.id}"]`).first();
+    await reversedRow.getByText('reversed by').waitFor();
+    assert.equal(await reversedRow.getByRole('button', { name: /Reverse/ }).count(), 0);
 
     // The customer sees their limit and today's use.
     const customer = await newPage();

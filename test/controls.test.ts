@@ -370,5 +370,93 @@ for (const engine of ENGINES) {
         await auditAndLedgerVerify();
       },
     );
+
+    it(
+      'a held deposit honours Idempotency-Key: a retry replays the first answer and files nothing',
+      TIMEOUT,
+      async () => {
+        const user = await t.customer();
+        const { accountNumber } = await t.openAccount(user);
+        const filed = async (): Promise<number> =>
+          (
+            await t.runtime.database.db
+              .selectFrom('approvals')
+              .select('id')
+              .where('subject_key', '=', `account:${accountNumber}`)
+              .execute()
+          ).length;
+        const key = { 'Idempotency-Key': `held-${accountNumber}` };
+        const first = await t.deposit(teller, accountNumber, '5000.00', key);
+        assert.equal(first.status, 202, JSON.stringify(first.body));
+        assert.equal(first.headers['idempotent-replayed'], undefined);
+        const retry = await t.deposit(teller, accountNumber, '5000.00', key);
+        assert.equal(retry.status, 202, JSON.stringify(retry.body));
+        assert.equal(retry.headers['idempotent-replayed'], 'true');
+        assert.deepEqual(retry.body, first.body);
+        assert.equal(await filed(), 1);
+        // The same key with another request, held or not, is refused; nothing is filed.
+        expectProblem(
+          await t.deposit(teller, accountNumber, '6000.00', key),
+          409,
+          'IDEMPOTENCY_KEY_REUSED',
+        );
+        expectProblem(
+          await t.deposit(teller, accountNumber, '10.00', key),
+          409,
+          'IDEMPOTENCY_KEY_REUSED',
+        );
+        assert.equal(await filed(), 1);
+        // Approved, it is posted once; a late retry still gets the first answer, no deposit.
+        assert.equal((await approve(admin, String(first.body.id))).status, 200);
+        const late = await t.deposit(teller, accountNumber, '5000.00', key);
+        assert.equal(late.status, 202);
+        assert.deepEqual(late.body, first.body);
+        assert.equal(await filed(), 1);
+        assert.equal(await t.balance(user, accountNumber), '5000.00');
+        // Keys are per staff member: another teller's same key is their own request.
+        const teller2 = await t.staff('teller');
+        const theirs = await t.deposit(teller2, accountNumber, '5000.00', key);
+        assert.equal(theirs.status, 202);
+        assert.notEqual(theirs.body.id, first.body.id);
+        assert.equal(await filed(), 2);
+        await auditAndLedgerVerify();
+      },
+    );
+
+    it(
+      'parallel retries of a held deposit with one Idempotency-Key file one request',
+      TIMEOUT,
+      async () => {
+        const user = await t.customer();
+        const { accountNumber } = await t.openAccount(user);
+        const key = { 'Idempotency-Key': `held-parallel-${accountNumber}` };
+        const answers = await Promise.all(
+          Array.from({ length: 12 }, () => t.deposit(teller, accountNumber, '2500.00', key)),
+        );
+        assert.deepEqual(
+          answers.map((a) => a.status),
+          Array.from({ length: 12 }, () => 202),
+          JSON.stringify(answers.map((a) => a.body)),
+        );
+        const ids = new Set(answers.map((a) => a.body.id));
+        assert.equal(ids.size, 1);
+        assert.equal(answers.filter((a) => a.headers['idempotent-replayed'] === 'true').length, 11);
+        for (const answer of answers) assert.deepEqual(answer.body, answers[0]?.body);
+        const filed = await t.runtime.database.db
+          .selectFrom('approvals')
+          .select('id')
+          .where('subject_key', '=', `account:${accountNumber}`)
+          .execute();
+        assert.equal(filed.length, 1);
+        const requested = await t.runtime.database.db
+          .selectFrom('audit_events')
+          .select('id')
+          .where('action', '=', 'approval.requested')
+          .where('target', '=', `approval:${[...ids][0]}`)
+          .execute();
+        assert.equal(requested.length, 1);
+        await auditAndLedgerVerify();
+      },
+    );
   });
 }

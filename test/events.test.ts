@@ -1,11 +1,21 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { type SandboxNetwork, startSandboxNetwork } from '../src/clearing-house/sandbox.ts';
 import { ConsumerLease } from '../src/events/consumer-lease.ts';
-import { appendEvent, lastSequence } from '../src/events/outbox.ts';
+import { appendEvent, EVENT_TYPES, lastSequence } from '../src/events/outbox.ts';
 import { verifyLedger } from '../src/ledger/verify.ts';
+import { signWebhook, webhookKeyOf } from '../src/payments/network-webhooks.ts';
 import { assertProblem } from './support/auth-helpers.ts';
-import { allEvents, assertGapFree } from './support/events.ts';
-import { createTestApp, ENGINES, type TestApp, type TestUser } from './support/harness.ts';
+import { allEvents, assertGapFree, type EventRow } from './support/events.ts';
+import {
+  createTestApp,
+  DEFAULT_PIN,
+  ENGINES,
+  type TestApp,
+  type TestUser,
+} from './support/harness.ts';
+import { freePort } from './support/process.ts';
 import { lockByWrongPins } from './support/staff.ts';
 
 /**
@@ -259,6 +269,364 @@ for (const engine of ENGINES) {
         { token: auditor.token },
       );
       assert.deepEqual(tail.body, { data: [], nextCursor: null });
+    });
+  });
+}
+
+/**
+ * Holds, payments and approvals write their events with their changes: through the ledger
+ * batch (holds, payments), the dispatcher (submitted), the hold sweeper (expired) and the
+ * approvals service (requested, decided). The payment network is the sandbox, over HTTP;
+ * what the other bank sends (a payment received, a payment returned) arrives as signed
+ * network events at our real webhook route.
+ */
+for (const engine of ENGINES) {
+  describe(`events of holds, payments and approvals [${engine}]`, () => {
+    const TIMEOUT = { timeout: 180_000 };
+    let t: TestApp;
+    let sandbox: SandboxNetwork;
+    let sandboxOpen = false;
+    let admin: TestUser;
+    let admin2: TestUser;
+    let teller: TestUser;
+    let auditor: TestUser;
+
+    before(async () => {
+      const port = await freePort();
+      sandbox = await startSandboxNetwork({
+        bankCode: 'CORBUS33',
+        webhookUrl: `http://127.0.0.1:${port}/api/v1/network/events`,
+      });
+      sandboxOpen = true;
+      t = await createTestApp(engine, {
+        BANK_CODE: 'CORBUS33',
+        PAYMENT_NETWORK_URL: sandbox.url,
+        PAYMENT_NETWORK_CLIENT_ID: sandbox.clientId,
+        PAYMENT_NETWORK_CLIENT_SECRET: sandbox.clientSecret,
+        PAYMENT_NETWORK_WEBHOOK_SECRET: sandbox.webhookSecret,
+        PAYMENT_DISPATCH_INTERVAL_MS: '50',
+        HOLD_SWEEP_INTERVAL_MS: '60000',
+        DUAL_CONTROL_THRESHOLD: 'USD=1000.00',
+      });
+      await t.app.listen({ host: '127.0.0.1', port });
+      admin = await t.staff('admin');
+      admin2 = await t.staff('admin');
+      teller = await t.staff('teller');
+      auditor = await t.staff('auditor');
+    });
+    after(async () => {
+      await t.close();
+      if (sandboxOpen) await sandbox.close();
+    });
+
+    /** The events about one thing (a hold, a payment, an approval), oldest first. */
+    function about(events: readonly EventRow[], key: string, id: string): EventRow[] {
+      const area = `${key.replace(/Id$/, '')}.`;
+      return events.filter((e) => e.type.startsWith(area) && e.data[key] === id);
+    }
+
+    async function paymentIs(user: TestUser, id: string, status: string): Promise<void> {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const got = await t.request<{ status: string }>('GET', `/api/v1/payments/${id}`, {
+          token: user.token,
+        });
+        if (got.body.status === status) return;
+        if (Date.now() > deadline)
+          assert.fail(`payment ${id} is ${got.body.status}, not ${status}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+
+    function pay(user: TestUser, account: string, amount: string, bankCode: string) {
+      return t.request<{ id: string; holdId: string; code?: string }>(
+        'POST',
+        `/api/v1/accounts/${account}/payments`,
+        {
+          token: user.token,
+          body: {
+            amount,
+            pin: DEFAULT_PIN,
+            beneficiary: { name: 'Bob Other', bankCode, accountNumber: 'GB000123456' },
+            reference: 'Invoice 42',
+          },
+        },
+      );
+    }
+
+    /** Delivers a network event as the network does: signed, to our webhook route. */
+    async function networkEvent(type: string, data: Record<string, unknown>) {
+      const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data });
+      const id = `evt_${crypto.randomUUID()}`;
+      const now = Math.floor(Date.now() / 1000);
+      const key = webhookKeyOf(sandbox.webhookSecret);
+      return t.request('POST', '/api/v1/network/events', {
+        rawBody: body,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(now),
+          'webhook-signature': signWebhook(key, id, now, body),
+        },
+      });
+    }
+
+    function inbound(account: string, networkId: string) {
+      return {
+        id: networkId,
+        instructionId: `their-${networkId}`,
+        amount: '7.00',
+        currency: 'USD',
+        status: 'settled',
+        debtor: { name: 'Carol Far', bankCode: sandbox.sandboxBankCode, accountNumber: 'X9' },
+        creditor: { name: 'Alice', bankCode: 'CORBUS33', accountNumber: account },
+        reference: 'gift',
+        rejectionReason: null,
+        returnReason: null,
+      };
+    }
+
+    async function decide(by: TestUser, id: string, verb: 'approve' | 'reject') {
+      return t.request<{ id: string; status: string; code?: string }>(
+        'POST',
+        `/api/v1/admin/approvals/${id}/${verb}`,
+        { token: by.token, ...(verb === 'reject' ? { body: { reason: 'not so' } } : {}) },
+      );
+    }
+
+    it('writes an event of every contract type, each with its change', TIMEOUT, async () => {
+      const start = Number(await lastSequence(t.runtime.database.db));
+      const { user, account } = await t.fundedCustomer('500.00');
+      const db = t.runtime.database.db;
+
+      // Holds: placed, captured; placed, voided; placed, expired (recorded by the sweeper).
+      const hold = (amount: string) =>
+        t.request<{ id: string }>('POST', `/api/v1/accounts/${account}/holds`, {
+          token: teller.token,
+          body: { amount, expiresInSeconds: 60 },
+        });
+      const captured = await hold('10.00');
+      const voided = await hold('11.00');
+      const expiring = await hold('12.00');
+      for (const placed of [captured, voided, expiring]) assert.equal(placed.status, 201);
+      const capture = await t.request<{ id: string }>(
+        'POST',
+        `/api/v1/holds/${captured.body.id}/capture`,
+        { token: teller.token, body: {} },
+      );
+      assert.equal(capture.status, 201, JSON.stringify(capture.body));
+      const voiding = await t.request('POST', `/api/v1/holds/${voided.body.id}/void`, {
+        token: teller.token,
+      });
+      assert.equal(voiding.status, 200);
+      assert.equal(await t.app.holdSweeper.sweep(new Date(Date.now() + 61_000)), 1);
+
+      // Payments: settled then returned; rejected by the network; received; failed.
+      const settled = await pay(user, account, '25.00', sandbox.sandboxBankCode);
+      const rejected = await pay(user, account, '26.00', 'ZZZZUS33');
+      assert.equal(settled.status, 202, JSON.stringify(settled.body));
+      assert.equal(rejected.status, 202);
+      await paymentIs(user, settled.body.id, 'settled');
+      await paymentIs(user, rejected.body.id, 'rejected');
+      const returned = await networkEvent('payment.returned', {
+        ...inbound(account, `ret-${settled.body.id}`),
+        instructionId: settled.body.id,
+        status: 'returned',
+        returnReason: 'account closed',
+      });
+      assert.equal(returned.status, 200, JSON.stringify(returned.body));
+      await paymentIs(user, settled.body.id, 'returned');
+      const received = await networkEvent('payment.received', inbound(account, 'in-1'));
+      assert.equal(received.status, 200, JSON.stringify(received.body));
+
+      // Approvals: a large staff deposit, approved; a reversal, rejected.
+      const large = await t.deposit(teller, account, '5000.00');
+      assert.equal(large.status, 202, JSON.stringify(large.body));
+      const largeId = String(large.body.id);
+      assert.equal((await decide(admin, largeId, 'approve')).status, 200);
+      const reversal = await t.request<{ id: string }>(
+        'POST',
+        `/api/v1/admin/transactions/${capture.body.id}/reversal`,
+        { token: admin.token, body: { reason: 'posted in error' } },
+      );
+      assert.equal(reversal.status, 202, JSON.stringify(reversal.body));
+      assert.equal((await decide(admin2, reversal.body.id, 'reject')).status, 200);
+
+      // Last, the network goes away: the dispatcher gives the payment up (failed).
+      await sandbox.close();
+      sandboxOpen = false;
+      const failed = await pay(user, account, '27.00', sandbox.sandboxBankCode);
+      assert.equal(failed.status, 202);
+      await t.app.paymentDispatcher?.runOnce(new Date(Date.now() + 30 * 86_400_000));
+      await paymentIs(user, failed.body.id, 'failed');
+
+      const events = await allEvents(t, auditor, start);
+      assertGapFree(
+        events.map((e) => e.sequence),
+        start + 1,
+      );
+      const types = new Set(events.map((e) => e.type));
+      // Accounts and users are the first suite's; with them, every contract type is covered.
+      assert.deepEqual(
+        EVENT_TYPES.filter((type) => /^(hold|payment|approval)\./.test(type) && !types.has(type)),
+        [],
+        'every hold, payment and approval type was written',
+      );
+
+      // Each hold's events, in order, with what changed.
+      const typesOf = (list: EventRow[]) => list.map((e) => e.type);
+      assert.deepEqual(typesOf(about(events, 'holdId', captured.body.id)), [
+        'hold.created',
+        'hold.captured',
+      ]);
+      const [capturedEvent] = about(events, 'holdId', captured.body.id).slice(-1);
+      assert.equal(capturedEvent?.data.transactionId, capture.body.id);
+      assert.equal(capturedEvent?.data.capturedAmount, '10.00');
+      assert.equal(capturedEvent?.data.actorUserId, teller.id);
+      assert.deepEqual(typesOf(about(events, 'holdId', voided.body.id)), [
+        'hold.created',
+        'hold.voided',
+      ]);
+      const expiredEvents = about(events, 'holdId', expiring.body.id);
+      assert.deepEqual(typesOf(expiredEvents), ['hold.created', 'hold.expired']);
+      assert.equal(expiredEvents[1]?.data.status, 'expired');
+      assert.equal(expiredEvents[1]?.data.amount, '12.00');
+      assert.equal(expiredEvents[1]?.data.accountNumber, account);
+      const expiredRow = await db
+        .selectFrom('holds')
+        .select('status')
+        .where('id', '=', expiring.body.id)
+        .executeTakeFirstOrThrow();
+      assert.equal(expiredRow.status, 'expired');
+
+      // Each payment's events follow its status history exactly.
+      for (const [payment, statuses] of [
+        [settled.body, ['pending', 'submitted', 'settled', 'returned']],
+        [rejected.body, ['pending', 'submitted', 'rejected']],
+        [failed.body, ['pending', 'failed']],
+      ] as const) {
+        const own = about(events, 'paymentId', payment.id);
+        assert.deepEqual(
+          own.map((e) => e.data.status),
+          statuses,
+          `payment ${payment.id}`,
+        );
+        const row = await db
+          .selectFrom('payments')
+          .select(['status', 'status_history'])
+          .where('id', '=', payment.id)
+          .executeTakeFirstOrThrow();
+        assert.deepEqual(
+          (JSON.parse(row.status_history) as Array<{ status: string }>).map((s) => s.status),
+          statuses,
+        );
+        // Its hold's events name the payment.
+        assert.deepEqual(typesOf(about(events, 'holdId', payment.holdId)), [
+          'hold.created',
+          (statuses as readonly string[]).includes('settled') ? 'hold.captured' : 'hold.voided',
+        ]);
+      }
+      const settledEvent = about(events, 'paymentId', settled.body.id).find(
+        (e) => e.type === 'payment.settled',
+      );
+      assert.ok(settledEvent?.data.transactionId !== null);
+      const returnedEvent = about(events, 'paymentId', settled.body.id).at(-1);
+      assert.equal(returnedEvent?.type, 'payment.returned');
+      assert.equal(returnedEvent?.data.reason, 'account closed');
+      const receivedEvents = events.filter((e) => e.type === 'payment.received');
+      assert.equal(receivedEvents.length, 1);
+      assert.equal(receivedEvents[0]?.data.direction, 'inbound');
+      assert.equal(receivedEvents[0]?.data.amount, '7.00');
+      assert.equal(receivedEvents[0]?.data.accountNumber, account);
+      assert.equal(receivedEvents[0]?.data.status, 'credited');
+      // The money moves of payments are posted transactions too.
+      const postedKinds = events.filter((e) => e.type === 'transaction.posted').length;
+      assert.ok(postedKinds >= 5, 'deposit, capture, settlement, return, receipt, approval');
+
+      // Approvals: requested, then decided, with the decision and its transaction.
+      assert.deepEqual(typesOf(about(events, 'approvalId', largeId)), [
+        'approval.requested',
+        'approval.decided',
+      ]);
+      const approved = about(events, 'approvalId', largeId)[1];
+      assert.equal(approved?.data.status, 'approved');
+      assert.equal(approved?.data.decidedBy, admin.id);
+      assert.equal(approved?.data.requestedBy, teller.id);
+      assert.match(String(approved?.data.transactionId), /^\d+$/);
+      const refused = about(events, 'approvalId', reversal.body.id);
+      assert.deepEqual(
+        refused.map((e) => [e.type, e.data.status]),
+        [
+          ['approval.requested', 'pending'],
+          ['approval.decided', 'rejected'],
+        ],
+      );
+      assert.equal(refused[1]?.data.decisionReason, 'not so');
+    });
+
+    it('writes no event when a hold, payment or approval change fails', TIMEOUT, async () => {
+      const { user, account } = await t.fundedCustomer('100.00');
+      const bobUser = await t.customer();
+      const bob = { user: bobUser, account: (await t.openAccount(bobUser)).accountNumber };
+      const db = t.runtime.database.db;
+      const placed = await t.request<{ id: string }>('POST', `/api/v1/accounts/${account}/holds`, {
+        token: teller.token,
+        body: { amount: '5.00', expiresInSeconds: 60 },
+      });
+      assert.equal(placed.status, 201);
+      assert.equal(
+        (await t.request('POST', `/api/v1/holds/${placed.body.id}/void`, { token: teller.token }))
+          .status,
+        200,
+      );
+      const moved = await t.transfer(user, account, bob.account, '50.00');
+      assert.equal(moved.status, 201);
+      assert.equal((await t.withdraw(bob.user, bob.account, '50.00')).status, 201);
+      const reversal = await t.request<{ id: string }>(
+        'POST',
+        `/api/v1/admin/transactions/${String(moved.body.id)}/reversal`,
+        { token: admin.token, body: { reason: 'posted in error' } },
+      );
+      assert.equal(reversal.status, 202);
+      const received = await networkEvent('payment.received', inbound(account, 'in-twice'));
+      assert.equal(received.status, 200);
+
+      const before = Number(await lastSequence(db));
+      // A hold that is no longer pending cannot change again.
+      const recapture = await t.request('POST', `/api/v1/holds/${placed.body.id}/capture`, {
+        token: teller.token,
+        body: {},
+      });
+      assert.equal(recapture.status, 409);
+      // A payment beyond the available balance is refused: no hold, no payment.
+      const short = await pay(user, account, '900.00', 'ZZZZUS33');
+      assert.equal(short.status, 422, JSON.stringify(short.body));
+      // The same network payment delivered again credits nothing.
+      assert.equal(
+        (await networkEvent('payment.received', inbound(account, 'in-twice'))).status,
+        200,
+      );
+      // Approving the reversal writes the decision, then the ledger refuses (Bob spent the
+      // money): the whole transaction rolls back, the decision and its event with it.
+      const approval = await decide(admin2, reversal.body.id, 'approve');
+      assert.equal(approval.status, 422, JSON.stringify(approval.body));
+      const still = await db
+        .selectFrom('approvals')
+        .select('status')
+        .where('id', '=', reversal.body.id)
+        .executeTakeFirstOrThrow();
+      assert.equal(still.status, 'pending');
+      // An expiry already recorded is not recorded (nor announced) again.
+      assert.equal(await t.app.holdSweeper.sweep(new Date(Date.now() + 61_000)), 0);
+
+      assert.equal(Number(await lastSequence(db)), before);
+      assert.deepEqual(await allEvents(t, auditor, before), []);
+      // The refused approval can still be decided: its event is the next number.
+      assert.equal((await decide(admin2, reversal.body.id, 'reject')).status, 200);
+      assert.deepEqual(
+        (await allEvents(t, auditor, before)).map((e) => [e.sequence, e.type, e.data.status]),
+        [[before + 1, 'approval.decided', 'rejected']],
+      );
     });
   });
 }

@@ -36,6 +36,12 @@ function assertSecurityHeaders(headers: Headers, where: string): void {
   assert.equal(headers['referrer-policy'], 'no-referrer', where);
   assert.equal(headers['cross-origin-opener-policy'], 'same-origin', where);
   assert.equal(headers['cross-origin-resource-policy'], 'same-origin', where);
+  // The rest of what helmet used to send, now from the precomputed set (issue #17).
+  assert.equal(headers['origin-agent-cluster'], '?1', where);
+  assert.equal(headers['x-dns-prefetch-control'], 'off', where);
+  assert.equal(headers['x-download-options'], 'noopen', where);
+  assert.equal(headers['x-permitted-cross-domain-policies'], 'none', where);
+  assert.equal(headers['x-xss-protection'], '0', where);
   assert.equal(headers['x-powered-by'], undefined, where);
   assert.equal(headers['access-control-allow-origin'], undefined, where);
 }

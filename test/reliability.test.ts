@@ -2,8 +2,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { WaitAdmission } from '../src/ledger/admission.ts';
-import { dependencyFailureOf } from '../src/reliability/dependencies.ts';
+import { reliabilityOf } from '../src/reliability/context.ts';
+import { DependencyMonitor, dependencyFailureOf } from '../src/reliability/dependencies.ts';
+import {
+  EntryAdmission,
+  INITIAL_IN_FLIGHT,
+  MIN_IN_FLIGHT,
+} from '../src/reliability/entry-admission.ts';
+import { RedisWatch, redisClientOptions } from '../src/reliability/redis.ts';
+import { OwnRedis, sleep, waitFor } from './support/chaos.ts';
 import {
   createTestApp,
   createTestDatabase,
@@ -83,6 +92,11 @@ describe('dependency failures are recognised by their real cause', () => {
       assert.equal(dependencyFailureOf(error)?.dependency, dependency);
     });
   }
+  it('a Redis command timeout is slow, a closed connection an outage', () => {
+    assert.equal(dependencyFailureOf(new Error('Command timed out'))?.kind, 'slow');
+    assert.equal(dependencyFailureOf(new Error('Connection is closed.'))?.kind, 'outage');
+    assert.equal(dependencyFailureOf({ code: '57P01', message: 'x' })?.kind, 'outage');
+  });
   it('names SQLITE_FULL in the cause', () => {
     assert.match(
       String(dependencyFailureOf({ errcode: 13, errstr: 'database or disk is full' })?.cause),
@@ -123,6 +137,123 @@ describe('shedding by waiting time', () => {
   });
 });
 
+describe('shedding at the door', () => {
+  function fill(gate: EntryAdmission, count: number, nowMs: number): number[] {
+    const tickets: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const ticket = gate.tryEnter(nowMs);
+      if (ticket !== undefined) tickets.push(ticket);
+    }
+    return tickets;
+  }
+
+  it('starts small and sheds beyond the limit at once', () => {
+    const gate = new EntryAdmission({ targetMs: 250, maxInFlight: 1024 });
+    assert.equal(fill(gate, 100, 0).length, INITIAL_IN_FLIGHT);
+    assert.equal(gate.shed, 100 - INITIAL_IN_FLIGHT);
+    assert.equal(gate.inFlight, INITIAL_IN_FLIGHT);
+  });
+
+  it('grows while the latency is well under the target and the limit holds requests back', () => {
+    const gate = new EntryAdmission({ targetMs: 250, maxInFlight: 1024 });
+    let now = 0;
+    for (let window = 0; window < 60; window++) {
+      const tickets = fill(gate, 2000, now);
+      now += 10;
+      for (const ticket of tickets) gate.leave(ticket, now);
+      gate.adjust(now, 5);
+    }
+    assert.ok(gate.limit > 500, `limit ${gate.limit}`);
+    assert.ok(gate.limit <= 1024);
+  });
+
+  it('cuts the limit by what Little says, when answers or the requests in flight are late', () => {
+    const gate = new EntryAdmission({ targetMs: 200, maxInFlight: 1024 });
+    fill(gate, INITIAL_IN_FLIGHT, 0);
+    // Nothing answered for 400 ms: the ages of the requests in flight are the news.
+    gate.adjust(400, 0);
+    assert.equal(gate.limit, Math.max(MIN_IN_FLIGHT, INITIAL_IN_FLIGHT / 2));
+    assert.ok(gate.observedMs >= 400);
+  });
+
+  it('counts the event loop delay as latency', () => {
+    const gate = new EntryAdmission({ targetMs: 200, maxInFlight: 1024 });
+    const tickets = fill(gate, INITIAL_IN_FLIGHT, 0);
+    for (const ticket of tickets) gate.leave(ticket, 10);
+    gate.adjust(10, 300);
+    assert.ok(gate.limit < INITIAL_IN_FLIGHT, `limit ${gate.limit}`);
+  });
+
+  it('always admits a few, and never cuts when only a few are in flight', () => {
+    const gate = new EntryAdmission({ targetMs: 100, maxInFlight: 1024 });
+    for (let window = 0; window < 20; window++) {
+      const tickets = fill(gate, INITIAL_IN_FLIGHT, 0);
+      gate.adjust(5000, 1000);
+      for (const ticket of tickets) gate.leave(ticket, 5000);
+    }
+    assert.equal(gate.limit, MIN_IN_FLIGHT);
+    assert.equal(fill(gate, MIN_IN_FLIGHT, 0).length, MIN_IN_FLIGHT);
+    const slow = new EntryAdmission({ targetMs: 100, maxInFlight: 1024 });
+    const few = fill(slow, MIN_IN_FLIGHT - 1, 0);
+    slow.adjust(5000, 0);
+    assert.equal(slow.limit, INITIAL_IN_FLIGHT, 'a slow machine with few requests is no overload');
+    assert.equal(few.length, MIN_IN_FLIGHT - 1);
+  });
+
+  it('a ticket given back twice counts once', () => {
+    const gate = new EntryAdmission({ targetMs: 100, maxInFlight: 64 });
+    const [ticket] = fill(gate, 1, 0);
+    assert.ok(ticket !== undefined);
+    gate.leave(ticket, 1);
+    gate.leave(ticket, 2);
+    assert.equal(gate.inFlight, 0);
+  });
+
+  it('refuses nonsense bounds', () => {
+    assert.throws(() => new EntryAdmission({ targetMs: 0, maxInFlight: 64 }));
+    assert.throws(() => new EntryAdmission({ targetMs: 100, maxInFlight: MIN_IN_FLIGHT - 1 }));
+  });
+
+  describe('in the app', () => {
+    let t: TestApp | undefined;
+    after(async () => {
+      await t?.app.close();
+      await t?.runtime.database.close();
+      await t?.database.dispose();
+    });
+
+    it('answers 503 with Retry-After before any work, and never sheds the health checks', async () => {
+      // At most 16 in flight; 48 logins at once (each hashes a password, so they overlap).
+      t = await createTestApp('sqlite', {
+        ADMISSION_TARGET_MS: '250',
+        ADMISSION_MAX_IN_FLIGHT: '16',
+      });
+      const logins = Array.from({ length: 48 }, () =>
+        t?.request('POST', '/api/v1/auth/login', {
+          body: { username: 'nobody_here', password: 'correct horse battery staple' },
+        }),
+      );
+      const health = [t.request('GET', '/health/live'), t.request('GET', '/health/ready')];
+      const answers = await Promise.all(logins);
+      const statuses = answers.map((a) => a?.status);
+      const refused = answers.filter((a) => a?.status === 503);
+      assert.ok(refused.length > 0, `some were shed: ${statuses}`);
+      assert.ok(
+        statuses.every((s) => s === 401 || s === 503),
+        `401 or 503 only: ${statuses}`,
+      );
+      const first = refused[0];
+      assert.ok(first !== undefined);
+      assert.equal(first.headers['retry-after'], '1');
+      assert.equal(first.headers['x-frame-options'], 'DENY');
+      assert.equal(first.headers['cache-control'], 'no-store');
+      assert.equal(first.body.code, 'SERVICE_UNAVAILABLE');
+      assert.equal(typeof first.headers['x-request-id'], 'string');
+      for (const answer of await Promise.all(health)) assert.equal(answer.status, 200);
+    });
+  });
+});
+
 describe('readiness with Redis absent at start', () => {
   let t: TestApp | undefined;
   after(async () => {
@@ -145,6 +276,108 @@ describe('readiness with Redis absent at start', () => {
       body: { username: 'nobody_here', password: 'correct horse battery staple' },
     });
     assert.equal(login.status, 401, JSON.stringify(login.body));
+  });
+});
+
+/**
+ * Redis that answers late is not Redis that is gone. `CLIENT PAUSE` on the test's own
+ * redis-server holds every command for a while with every connection up: commands time out,
+ * the callers fall back, and that must be counted as slow, not reported as an outage, and
+ * readiness must stay 200. It also must not make the client drop its connection: the
+ * ready check's INFO used to time out on a reconnection during such a pause, which ioredis
+ * treats as fatal, so the client closed and reconnected in a loop (src/reliability/redis.ts).
+ */
+describe('a slow Redis is slow, not down', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  async function ownRedis(): Promise<{ redis: OwnRedis; admin: Redis }> {
+    const redis = await OwnRedis.create();
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    admin.on('error', () => undefined);
+    cleanups.push(async () => {
+      admin.disconnect();
+      await redis.dispose();
+    });
+    return { redis, admin };
+  }
+
+  it('commands held by CLIENT PAUSE: counted slow, no outage, readiness 200', async () => {
+    const { redis, admin } = await ownRedis();
+    const t = await createTestApp('sqlite', {
+      REDIS_URL: redis.url,
+      RATE_LIMITS: 'on',
+      REDIS_COMMAND_TIMEOUT_MS: '100',
+    });
+    cleanups.push(async () => {
+      await t.app.close();
+      await t.runtime.database.close();
+      await t.database.dispose();
+    });
+    await waitFor(
+      'ready with Redis',
+      async () => (await t.request('GET', '/health/ready')).status === 200,
+    );
+    const { monitor } = reliabilityOf(t.app);
+    assert.equal(monitor.slowCalls('redis'), 0);
+
+    // Long enough that a busy machine still sends the login's Redis commands inside it.
+    assert.equal(await admin.client('PAUSE', '3000', 'ALL'), 'OK');
+    // A rate-limited route whose counters live in Redis: answered from the local fallback.
+    const login = await t.request('POST', '/api/v1/auth/login', {
+      body: { username: 'nobody_here', password: 'correct horse battery staple' },
+    });
+    assert.equal(login.status, 401, JSON.stringify(login.body));
+    assert.ok(monitor.slowCalls('redis') >= 1, 'the timed-out commands are counted as slow');
+    const during = await t.request('GET', '/health/ready');
+    assert.equal(during.status, 200, JSON.stringify(during.body));
+
+    await sleep(3000);
+    assert.equal(monitor.outages('redis'), 0, 'no outage was reported');
+    assert.equal(monitor.isDown('redis'), false);
+    assert.equal((await t.request('GET', '/health/ready')).status, 200);
+  });
+
+  it('a connection cut during a pause reconnects once, without timing out its handshake', async () => {
+    const { redis, admin } = await ownRedis();
+    const warnings: string[] = [];
+    const errors: string[] = [];
+    const monitor = new DependencyMonitor({
+      error: (_object, message) => errors.push(message),
+      warn: (_object, message) => warnings.push(message),
+      info: () => undefined,
+    });
+    const watch = new RedisWatch(monitor);
+    const client = new Redis(redis.url, redisClientOptions(100));
+    watch.add(client);
+    let closes = 0;
+    client.on('close', () => {
+      closes += 1;
+    });
+    cleanups.push(async () => {
+      monitor.close();
+      client.disconnect();
+    });
+    await waitFor('client ready', () => client.status === 'ready', 5000);
+    const id = await client.client('ID');
+    // One step on the server: cut our connection, then hold every command for 600 ms.
+    const replies = await admin
+      .multi()
+      .client('KILL', 'ID', String(id))
+      .client('PAUSE', '600', 'ALL')
+      .exec();
+    assert.deepEqual(
+      replies?.map(([error]) => error),
+      [null, null],
+    );
+    await waitFor('client ready again', () => client.status === 'ready', 5000);
+    await sleep(1200);
+    assert.equal(client.status, 'ready');
+    assert.equal(closes, 1, `the connection was cut once and reopened once: ${errors} ${warnings}`);
+    assert.equal(monitor.outages('redis'), 1, 'the cut is one outage');
+    assert.equal(monitor.isDown('redis'), false, 'and it is over');
   });
 });
 

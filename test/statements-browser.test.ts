@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { seriousAxeViolations } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/harness.ts';
 import {
   childEnv,
@@ -17,7 +18,10 @@ import {
 /**
  * The Statements and Standing orders pages in Chromium against a real server: the
  * downloaded PDF statement is a PDF whose text carries the right closing balance, and a
- * standing order is created with the PIN, listed with its next due date, and cancelled.
+ * standing order is created with the PIN, listed with its next due date, and cancelled; a
+ * standing order to someone at another bank, due today, is run by the server's scheduler
+ * and paid through the sandbox payment network that `npm start`'s program runs beside it
+ * when no network is configured, and the page shows the run with its settled payment.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const DIST_INDEX = path.join(PROJECT_ROOT, 'web', 'dist', 'index.html');
@@ -87,8 +91,11 @@ describe('statements and standing orders in Chromium', { skip }, () => {
         NODE_ENV: 'development',
         LOG_LEVEL: 'info',
         RATE_LIMITS: 'off',
+        // The scheduler looks for due orders twice a second (not once a minute).
+        STANDING_ORDERS_POLL_INTERVAL_MS: '500',
       }),
     );
+    assert.match(server.stdout, /sandbox payment network running/, 'the embedded network runs');
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -214,6 +221,115 @@ describe('statements and standing orders in Chromium', { skip }, () => {
       list.body.data.map((o) => o.status),
       ['cancelled'],
     );
+    assert.deepEqual(problems, []);
+    await page.context().close();
+  });
+
+  it('pays someone at another bank by standing order: the scheduler runs it and the page shows the payment', async () => {
+    const base = server.baseUrl;
+    const lin = await customer(base, '500.00');
+    const page = await signedIn(lin);
+    await page.getByRole('link', { name: 'Standing orders' }).click();
+    await page.getByRole('heading', { name: 'Standing orders' }).waitFor();
+    await page.getByText('No standing orders yet.').waitFor();
+    await page.getByLabel('To someone at another bank').check();
+    assert.deepEqual(await seriousAxeViolations(page), [], 'axe on the standing order form');
+
+    // The browser checks every field first, in plain sentences, and sends nothing.
+    await page.getByLabel('Bank code').fill('bad');
+    await page.getByLabel('Account number').fill('no');
+    await page.getByLabel('Amount').fill('12.345');
+    await page.getByRole('button', { name: 'Create standing order' }).click();
+    await page.getByText('Enter the name of the person or company you pay.').waitFor();
+    await page.getByText(/A bank code has 8 characters/).waitFor();
+    await page
+      .getByText('An account number at another bank has 4 to 34 letters or digits.')
+      .waitFor();
+    await page.getByText('Enter a PIN of 4 to 6 digits.').waitFor();
+    assert.equal(
+      await page.evaluate<string | undefined>('document.activeElement?.getAttribute("name")'),
+      'beneficiaryName',
+      'focus moves to the first field to fix',
+    );
+    const none = await httpJson<{ data: unknown[] }>(
+      base,
+      'GET',
+      `/api/v1/accounts/${lin.account}/standing-orders`,
+      { token: lin.token },
+    );
+    assert.deepEqual(none.body.data, [], 'nothing was sent');
+
+    const today = new Date().toISOString().slice(0, 10);
+    await page.getByLabel('Beneficiary name').fill('Lin Landlord');
+    await page.getByLabel('Bank code').fill('sboxus33');
+    await page.getByLabel('Account number').fill('GB29 NWBK 6016 1331 9268 19');
+    await page.getByLabel('Amount').fill('30.00');
+    await page.getByLabel('First payment').fill(today);
+    await page.getByLabel('Description (optional)').fill('rent');
+    await page.getByLabel('PIN').fill(PIN);
+    await page.getByRole('button', { name: 'Create standing order' }).click();
+    await page.getByText(`first payment on ${today}`).waitFor();
+    const order = page.locator('[data-status="active"]');
+    await order
+      .getByTestId('payee')
+      .getByText('Lin Landlord, account GB29NWBK60161331926819 at SBOXUS33')
+      .waitFor();
+
+    // The scheduler runs it and the network settles the payment; the page follows both
+    // without a reload.
+    await order
+      .getByRole('list', { name: 'Past runs' })
+      .getByText(`${today}: payment settled`)
+      .waitFor({ timeout: 60_000 });
+    await order.getByText(/next payment \d{4}-\d{2}-\d{2}/).waitFor();
+    assert.doesNotMatch(
+      (await order.textContent()) ?? '',
+      new RegExp(`next payment ${today}`),
+      'the next due date moved past today',
+    );
+    assert.deepEqual(await seriousAxeViolations(page), [], 'axe on the orders with a run');
+    await page.screenshot({
+      path: path.join(SCREENSHOTS, 'standing-orders-beneficiary-desktop.png'),
+      fullPage: true,
+    });
+
+    const orders = await httpJson<{ data: Array<{ id: string }> }>(
+      base,
+      'GET',
+      `/api/v1/accounts/${lin.account}/standing-orders`,
+      { token: lin.token },
+    );
+    assert.equal(orders.body.data.length, 1);
+    const runs = await httpJson<{
+      data: Array<{ dueDate: string; status: string; paymentId?: string; paymentStatus?: string }>;
+    }>(base, 'GET', `/api/v1/standing-orders/${orders.body.data[0]?.id}/runs`, {
+      token: lin.token,
+    });
+    assert.equal(runs.body.data.length, 1, 'one run for the due date');
+    const run = runs.body.data[0];
+    assert.equal(run?.dueDate, today);
+    assert.equal(run?.status, 'done');
+    assert.equal(run?.paymentStatus, 'settled');
+    const payment = await httpJson<{
+      amount: string;
+      status: string;
+      counterparty: { name: string; bankCode: string; accountNumber: string };
+    }>(base, 'GET', `/api/v1/payments/${run?.paymentId}`, { token: lin.token });
+    assert.equal(payment.status, 200, JSON.stringify(payment.body));
+    assert.equal(payment.body.amount, '30.00');
+    assert.equal(payment.body.status, 'settled');
+    assert.deepEqual(payment.body.counterparty, {
+      name: 'Lin Landlord',
+      bankCode: 'SBOXUS33',
+      accountNumber: 'GB29NWBK60161331926819',
+    });
+    const balance = await httpJson<{ balance: string }>(
+      base,
+      'GET',
+      `/api/v1/accounts/${lin.account}/balance`,
+      { token: lin.token },
+    );
+    assert.equal(balance.body.balance, '470.00', 'the account paid 30.00 once');
     assert.deepEqual(problems, []);
     await page.context().close();
   });

@@ -48,7 +48,11 @@ export function pickerFor(mix: TransferMix, population: Population): () => Picke
   };
 }
 
-function summarise(name: string, result: autocannon.Result, durationSeconds: number): LoadResult {
+export function summarise(
+  name: string,
+  result: autocannon.Result,
+  durationSeconds: number,
+): LoadResult {
   const statusCodes: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
     statusCodes[code] = stat.count ?? 0;
@@ -95,6 +99,47 @@ export async function runCeiling(
     timeout: 10,
   });
   return summarise(`ceiling GET /health/live`, result, durationSeconds);
+}
+
+/**
+ * A 70-byte JSON body shaped like a transfer request: what the bare `POST` parses.
+ * (Checked by a length assertion below, so an edit cannot quietly change the comparison.)
+ */
+export const BARE_POST_BODY = JSON.stringify({
+  toAccount: 'CB123456789012345',
+  amount: '0.01',
+  pin: '123456',
+  n: 1,
+});
+if (Buffer.byteLength(BARE_POST_BODY) !== 70) {
+  throw new Error(`the bare POST body must be 70 bytes, is ${Buffer.byteLength(BARE_POST_BODY)}`);
+}
+
+/**
+ * The real ceiling (issue #17): the bare Fastify 5 server of `bench/bare-server.ts`, either
+ * `GET /health/live` or a `POST /bare` of the 70-byte JSON body above.
+ */
+export async function runBare(
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  connections: number,
+  durationSeconds: number,
+): Promise<LoadResult> {
+  const result = await autocannon({
+    url: method === 'GET' ? `${baseUrl}/health/live` : `${baseUrl}/bare`,
+    method,
+    connections,
+    duration: durationSeconds,
+    timeout: 10,
+    ...(method === 'POST'
+      ? { headers: { 'content-type': 'application/json' }, body: BARE_POST_BODY }
+      : {}),
+  });
+  return summarise(
+    method === 'GET' ? 'bare Fastify GET /health/live' : 'bare Fastify POST (70-byte JSON)',
+    result,
+    durationSeconds,
+  );
 }
 
 /**

@@ -26,12 +26,24 @@ export interface SweepPoint {
   ceiling: LoadResult | null;
 }
 
+export interface BareResults {
+  /** Bare Fastify 5 (bench/bare-server.ts), `GET /health/live` returning {status:"ok"}. */
+  get: LoadResult;
+  /** Bare Fastify 5, `POST` of a 70-byte JSON body. */
+  post: LoadResult;
+}
+
 export interface HttpResults {
+  /** The real ceiling, measured in the same run just before Corebank's server started. */
+  bare: BareResults | null;
+  /** Corebank's own `GET /health/live` (every hook, header and log line, no database). */
   ceiling: LoadResult;
   uniform: LoadResult;
   hotDestination: LoadResult;
   hotSource: LoadResult;
   sweep: SweepPoint[];
+  /** Corebank server's memory over the measured runs (VmRSS max of samples, VmHWM). */
+  serverMemory: { rssMaxMiB: number; peakMiB: number } | null;
   /** 2xx transfer answers seen by the load generator vs transfer entries in the ledger. */
   acknowledged: { ok2xx: number; transferEntries: number };
 }

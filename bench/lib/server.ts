@@ -45,7 +45,7 @@ export async function createBenchDatabase(
     // Long enough for the longest run: the benchmark mints its tokens once, before it starts.
     ACCESS_TOKEN_TTL_SECONDS: '7200',
     RATE_LIMITS: 'off',
-    LOG_LEVEL: 'warn',
+    // Request logging stays at the default (`info`): the benchmark measures what a user runs.
   };
   let drop = async () => {};
   if (engine === 'postgres') {
@@ -99,44 +99,98 @@ export interface RunningServer {
 
 /**
  * Starts `src/main.ts` with the given Node flags (e.g. `--cpu-prof`) and waits until
- * `/health/ready` answers, bounded. The log level is `warn`, so the "serving" line the tests
- * wait for is not printed; per-request logging would distort the measurement.
+ * `/health/ready` answers, bounded. The server logs at its default level (`info`, a line per
+ * request) into a file, as a deployment's log collector would take it, rather than into a
+ * pipe this process would have to drain while it generates the load.
  */
-export async function startServer(
+export function startServer(
   database: BenchDatabase,
   nodeArgs: readonly string[] = [],
   timeoutMs = 60_000,
 ): Promise<RunningServer> {
+  return startProcess(['src/main.ts'], database.env, nodeArgs, '/health/ready', timeoutMs);
+}
+
+/**
+ * The bare Fastify 5 server of `bench/bare-server.ts` (no plugins, same Node), the ceiling
+ * every figure is compared with.
+ */
+export function startBareServer(timeoutMs = 30_000): Promise<RunningServer> {
+  return startProcess(['bench/bare-server.ts'], {}, [], '/health/live', timeoutMs);
+}
+
+/** Peak resident memory (VmHWM) and current RSS of a live process, in MiB; null once gone. */
+export function memoryOf(pid: number | undefined): { rssMiB: number; peakMiB: number } | null {
+  if (pid === undefined) return null;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+async function startProcess(
+  script: string[],
+  layer: Record<string, string>,
+  nodeArgs: readonly string[],
+  readyPath: string,
+  timeoutMs: number,
+): Promise<RunningServer> {
   const port = await freePort();
-  const env = benchChildEnv({ ...database.env, HOST: '127.0.0.1', PORT: String(port) });
+  const env = benchChildEnv({ ...layer, HOST: '127.0.0.1', PORT: String(port) });
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corebank-bench-log-'));
+  const logFile = path.join(logDir, 'stdout.log');
+  const stdout = fs.openSync(logFile, 'w');
   const spawnedAtMs = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, ...script], {
     cwd: PROJECT_ROOT,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
   });
-  let output = '';
-  const keep = (chunk: string) => {
+  fs.closeSync(stdout);
+  let errors = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     // Bounded: only the last 64 KiB are kept for error messages.
-    output = (output + chunk).slice(-65_536);
+    errors = (errors + chunk).slice(-65_536);
+  });
+  const output = () => {
+    let tail = '';
+    try {
+      const size = fs.statSync(logFile).size;
+      const fd = fs.openSync(logFile, 'r');
+      const length = Math.min(size, 16_384);
+      const buffer = Buffer.alloc(length);
+      fs.readSync(fd, buffer, 0, length, size - length);
+      fs.closeSync(fd);
+      tail = buffer.toString('utf8');
+    } catch {
+      // The log is gone: only stderr is left.
+    }
+    return `${tail}${errors}`;
   };
-  child.stdout?.setEncoding('utf8').on('data', keep);
-  child.stderr?.setEncoding('utf8').on('data', keep);
   const baseUrl = `http://127.0.0.1:${port}`;
   const server: RunningServer = {
     baseUrl,
     child,
     spawnedAtMs,
-    output: () => output,
-    stop: () => stopChild(child),
+    output,
+    stop: async () => {
+      await stopChild(child);
+      fs.rmSync(logDir, { recursive: true, force: true });
+    },
   };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) early:\n${output}`);
+      const text = output();
+      fs.rmSync(logDir, { recursive: true, force: true });
+      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) early:\n${text}`);
     }
     try {
-      const response = await fetch(`${baseUrl}/health/ready`, {
+      const response = await fetch(`${baseUrl}${readyPath}`, {
         signal: AbortSignal.timeout(1000),
       });
       if (response.status === 200) return server;
@@ -145,8 +199,9 @@ export async function startServer(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  await stopChild(child);
-  throw new Error(`server not ready within ${timeoutMs} ms:\n${output}`);
+  const text = output();
+  await server.stop();
+  throw new Error(`server not ready within ${timeoutMs} ms:\n${text}`);
 }
 
 /** SIGTERM (graceful: a CPU profile is written on exit), then SIGKILL after 20 s. */
@@ -163,10 +218,15 @@ export interface VerifyResult {
   ok: boolean;
   output: string;
   seconds: number;
+  /** Peak resident memory of the CLI process (VmHWM, sampled every 100 ms), in MiB. */
+  peakMiB: number;
 }
 
 /** Runs the operator's `ledger verify` (the CLI, as an operator would), bounded. */
-export async function ledgerVerify(database: BenchDatabase): Promise<VerifyResult> {
+export async function ledgerVerify(
+  database: BenchDatabase,
+  timeoutMs = 300_000,
+): Promise<VerifyResult> {
   const started = performance.now();
   const child = spawn(process.execPath, ['src/cli.ts', 'ledger', 'verify'], {
     cwd: PROJECT_ROOT,
@@ -180,12 +240,22 @@ export async function ledgerVerify(database: BenchDatabase): Promise<VerifyResul
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     output += chunk;
   });
+  let peakMiB = 0;
+  const sampler = setInterval(() => {
+    peakMiB = Math.max(peakMiB, memoryOf(child.pid)?.peakMiB ?? 0);
+  }, 100);
   const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('close', (exitCode) => {
       clearTimeout(timer);
       resolve(exitCode);
     });
   });
-  return { ok: code === 0, output: output.trim(), seconds: (performance.now() - started) / 1000 };
+  clearInterval(sampler);
+  return {
+    ok: code === 0,
+    output: output.trim(),
+    seconds: (performance.now() - started) / 1000,
+    peakMiB: Number(peakMiB.toFixed(1)),
+  };
 }

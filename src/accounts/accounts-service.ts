@@ -57,9 +57,12 @@ const HISTORY_CURSOR = 'p1:';
 
 export class AccountsService {
   readonly #db: Db;
+  /** Where the history is read: a replica when configured (its lag accepted), else `db`. */
+  readonly #readDb: Db;
 
-  constructor(db: Db) {
+  constructor(db: Db, readDb: Db = db) {
     this.#db = db;
+    this.#readDb = readDb;
   }
 
   async open(
@@ -145,7 +148,7 @@ export class AccountsService {
     const account = await this.readable(principal, accountNumber);
     return readPage(
       page.limit,
-      (limit) => listAccountHistory(this.#db, account.id, { limit, beforePostingId }),
+      (limit) => listAccountHistory(this.#readDb, account.id, { limit, beforePostingId }),
       (last) => encodeIdCursor(HISTORY_CURSOR, last.postingId),
       (row) =>
         toTransactionView({

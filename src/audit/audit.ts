@@ -12,6 +12,8 @@ export const AUDIT_ACTIONS = [
   'auth.pin_changed',
   'auth.mfa_enabled',
   'auth.mfa_disabled',
+  'auth.mfa_recovery_codes_renewed',
+  'auth.session_ended',
   'user.created',
   'user.locked',
   'user.unlocked',

@@ -70,6 +70,7 @@ export async function openAuthInfrastructure(
         redis,
         new RedisBackoffStore(redis),
         new MemoryBackoffStore(),
+        (error) => reliabilityOf(app).monitor.observe(error),
       );
     }
   } catch (error) {
@@ -180,6 +181,7 @@ export function buildAuthServices(
     guard,
     devices: new DeviceCookies(secrets.pinPepper),
     mailQueued: () => infrastructure.mail.kick(),
+    pinMaxAttempts: config.pinMaxAttempts,
   });
   return { tokens, sessions, passwords, mfa, auth, guard };
 }

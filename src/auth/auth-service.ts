@@ -158,6 +158,13 @@ export interface AuthServiceDeps {
   devices: DeviceCookies;
   /** Called after a message was queued, so the sender delivers it without waiting. */
   mailQueued: () => void;
+  /** Wrong transaction PINs in a row that lock the user (PIN_MAX_ATTEMPTS). */
+  pinMaxAttempts: number;
+}
+
+/** The signed-in user as GET /me shows them: the user and what is left of the PIN tries. */
+export interface MeView extends UserView {
+  pinAttemptsLeft: number;
 }
 
 /** Who is calling, for back-off keys and the audit trail. */
@@ -165,6 +172,8 @@ export interface CallerContext {
   ip: string | null;
   /** The login's device cookie, when the client sent one. */
   deviceToken?: string | undefined;
+  /** The client's User-Agent, recorded on the session a login makes. */
+  userAgent?: string | undefined;
 }
 
 export class AuthService {
@@ -373,13 +382,20 @@ export class AuthService {
     // The lock is revealed only to someone who knows the password.
     if (user.lockedAt !== null) throw userLockedError();
     await guard.succeeded(user, context.ip);
-    return { ...(await sessions.start(user)), userId: user.id };
+    return {
+      ...(await sessions.start(user, { ip: context.ip, userAgent: context.userAgent })),
+      userId: user.id,
+    };
   }
 
-  async me(principal: Principal): Promise<UserView> {
+  async me(principal: Principal): Promise<MeView> {
     const user = await findUserById(this.#deps.db, principal.userId);
     if (user === null) throw new CorebankError('UNAUTHENTICATED', 'user no longer exists');
-    return toView(user, await this.#deps.mfa.isEnabled(user.id));
+    const left = user.lockedAt !== null ? 0 : this.#deps.pinMaxAttempts - user.failedPinAttempts;
+    return {
+      ...toView(user, await this.#deps.mfa.isEnabled(user.id)),
+      pinAttemptsLeft: Math.max(0, left),
+    };
   }
 
   /** Setting or changing the transaction PIN needs the password, not just a token. */

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { authenticate, OWN_SIGN_IN, principalOf } from '../http/auth-guard.ts';
-import { errorResponses, Pin, Security, UserSchema } from '../http/schemas.ts';
+import { errorResponses, MeSchema, Pin, Security, UserSchema } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
 import { type AuthService, USERNAME_PATTERN } from './auth-service.ts';
 import {
@@ -87,6 +87,7 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       const { deviceToken, ...tokens } = await auth.login(request.body, {
         ip: request.ip,
         deviceToken: request.cookies[DEVICE_COOKIE],
+        userAgent: request.headers['user-agent'],
       });
       // Evidence that this client signed in as this user (see device-cookie.ts).
       reply.setCookie(DEVICE_COOKIE, deviceToken, {
@@ -109,8 +110,11 @@ export function registerAuthRoutes(app: App, auth: AuthService, tokens: TokenSer
       schema: {
         tags: ['auth'],
         summary: 'The signed-in user',
+        description:
+          '`pinAttemptsLeft` says how many wrong transaction PINs in a row the user may still ' +
+          'enter before money movement and sign-in are locked (0 when locked).',
         security: Security,
-        response: { 200: UserSchema, ...errorResponses(401) },
+        response: { 200: MeSchema, ...errorResponses(401) },
       },
     },
     async (request) => auth.me(principalOf(request)),

@@ -5,7 +5,21 @@ import { hasRole, type Principal } from '../auth/roles.ts';
 import type { Db, Engine, Trx } from '../db/database.ts';
 import type { ApprovalsTable, JournalEntriesTable, PostingsTable } from '../db/schema.ts';
 import { CorebankError } from '../errors.ts';
-import type { DepositCommand, ReversalCommand } from '../ledger/commands/command.ts';
+import { approvalChanged } from '../events/event-data.ts';
+import { appendEvent } from '../events/outbox.ts';
+import {
+  findIdempotencyKeys,
+  idempotencyMapKey,
+  insertIdempotencyKeys,
+  lockUserGates,
+} from '../ledger/batch-repository.ts';
+import {
+  type CommandOutcome,
+  type DepositCommand,
+  type MoneyCommand,
+  type ReversalCommand,
+  refusalError,
+} from '../ledger/commands/command.ts';
 import { outgoingKindNames } from '../ledger/commands/index.ts';
 import type { LedgerEngine } from '../ledger/engine.ts';
 import type { TransactionView } from '../ledger/transaction-view.ts';
@@ -43,6 +57,12 @@ export interface ApprovalView {
   /** The transaction the approval posted (its id on the subject's account). */
   result: { transactionId: string } | null;
 }
+
+/**
+ * The answer to a staff deposit held for approval: the approval document (202), or on a
+ * retry with the same `Idempotency-Key` the first answer again, `replayed`.
+ */
+export type HeldDeposit = { pendingApproval: ApprovalView; replayed: boolean } | CommandOutcome;
 
 export interface ControlsServiceDeps {
   db: Db;
@@ -167,19 +187,31 @@ export class ControlsService {
     return this.#viewOf(this.#deps.db, id);
   }
 
-  /** A staff deposit above the threshold: held as a pending approval instead of posted. */
-  async requestLargeDeposit(command: DepositCommand): Promise<ApprovalView> {
-    return this.#request(command.actor, 'large_deposit', command.description, {
-      subjectKey: `account:${command.accountNumber}`,
-      subject: {
-        accountNumber: command.accountNumber,
-        amount: formatMinor(command.amountMinor, command.currency),
-        amountMinor: command.amountMinor.toString(),
-        currency: command.currency,
-        description: command.description,
+  /**
+   * A staff deposit above the threshold: held as a pending approval instead of posted. With
+   * an `Idempotency-Key`, the key is kept with the answer in the same transaction as the
+   * request, under the staff member's user lock (the one every money batch of theirs takes
+   * first), so a retry, even a parallel one, gets the first answer and files nothing, and
+   * the same key with another request is refused, as on the rest of the money path.
+   */
+  async requestLargeDeposit(command: DepositCommand): Promise<HeldDeposit> {
+    return this.#request(
+      command.actor,
+      'large_deposit',
+      command.description,
+      {
+        subjectKey: `account:${command.accountNumber}`,
+        subject: {
+          accountNumber: command.accountNumber,
+          amount: formatMinor(command.amountMinor, command.currency),
+          amountMinor: command.amountMinor.toString(),
+          currency: command.currency,
+          description: command.description,
+        },
+        ip: command.clientIp,
       },
-      ip: command.clientIp,
-    });
+      command.idempotency,
+    );
   }
 
   /** An admin asks for a transaction (a posting id, as in history) to be reversed. */
@@ -205,7 +237,7 @@ export class ControlsService {
     if (isReversal !== undefined) {
       throw new CorebankError('CONFLICT', 'a reversal cannot itself be reversed');
     }
-    return this.#request(principal, 'reversal', reason, {
+    const requested = await this.#request(principal, 'reversal', reason, {
       subjectKey: `entry:${original.entryId}`,
       subject: {
         transactionId,
@@ -217,6 +249,8 @@ export class ControlsService {
       },
       ip: context.ip,
     });
+    if (!('pendingApproval' in requested)) throw new Error('a reversal request was replayed');
+    return requested.pendingApproval;
   }
 
   /**
@@ -254,7 +288,7 @@ export class ControlsService {
       const [outcome] = await ledger.applyAll(trx, [command]);
       if (outcome === undefined) throw new Error('the engine returned no outcome');
       if (!outcome.ok) {
-        throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+        throw refusalError(outcome.error);
       }
       const transaction: TransactionView | null = outcome.transaction;
       if (transaction === null) throw new Error('an approved effect posted no transaction');
@@ -293,7 +327,9 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const view = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(view));
+      return view;
     });
   }
 
@@ -336,7 +372,9 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const view = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(view));
+      return view;
     });
   }
 
@@ -400,10 +438,32 @@ export class ControlsService {
     kind: ApprovalsTable['kind'],
     reason: string | null,
     what: { subjectKey: string; subject: Record<string, string | null>; ip: string | null },
-  ): Promise<ApprovalView> {
+    idempotency: MoneyCommand['idempotency'] = null,
+  ): Promise<HeldDeposit> {
     const { db, engine } = this.#deps;
     const id = crypto.randomUUID();
-    return db.transaction().execute(async (trx) => {
+    return db.transaction().execute(async (trx): Promise<HeldDeposit> => {
+      if (idempotency !== null) {
+        // The requester's row lock, then their key: the order of every money batch.
+        await lockUserGates(trx, engine, [principal.userId]);
+        const stored = (
+          await findIdempotencyKeys(trx, [{ userId: principal.userId, key: idempotency.key }])
+        ).get(idempotencyMapKey(principal.userId, idempotency.key));
+        if (stored !== undefined) {
+          if (stored.requestHash !== idempotency.requestHash) {
+            throw new CorebankError(
+              'IDEMPOTENCY_KEY_REUSED',
+              'this Idempotency-Key was already used with a different request',
+            );
+          }
+          // The first answer, as it was (a held deposit's approval document, or the
+          // transaction of the same request posted when it was under the threshold).
+          const first = JSON.parse(stored.outcome) as
+            | { pendingApproval: ApprovalView }
+            | Omit<CommandOutcome, 'replayed'>;
+          return { ...first, replayed: true } as HeldDeposit;
+        }
+      }
       if (kind === 'reversal') {
         const pending = await trx
           .selectFrom('approvals')
@@ -446,7 +506,21 @@ export class ControlsService {
         },
         now,
       );
-      return this.#viewOf(trx, id);
+      const pendingApproval = await this.#viewOf(trx, id);
+      await appendEvent(trx, approvalChanged(pendingApproval));
+      if (idempotency !== null) {
+        const stored = await insertIdempotencyKeys(trx, [
+          {
+            userId: principal.userId,
+            key: idempotency.key,
+            requestHash: idempotency.requestHash,
+            outcome: JSON.stringify({ pendingApproval }),
+            now,
+          },
+        ]);
+        if (stored !== 1n) throw new Error(`idempotency key: inserted ${stored} rows`);
+      }
+      return { pendingApproval, replayed: false };
     });
   }
 

@@ -69,9 +69,15 @@ export function businessDayOf(
 }
 
 /**
- * Each user's limits and what they sent out today, per currency. Counted: debits on the
- * user's own accounts, of entries of an outgoing kind that the user made themselves (staff
- * cash operations on a customer's account, and reversals, are made by staff).
+ * Each user's limits and what they sent out today, per currency. Counted:
+ * - debits on the user's own accounts, of entries of an outgoing kind that the user made
+ *   themselves (withdrawals, transfers, standing-order runs; staff cash operations on a
+ *   customer's account, and reversals, are made by staff);
+ * - payments to other banks the user made today, from the moment their hold is placed
+ *   (`payments.created_at`), whatever their state, except `rejected` and `failed` ones: no
+ *   money left, so their amount is released (decision 0017). A payment's settlement, posted
+ *   later as a hold capture (a `transfer` entry by the payer), is left out of the postings
+ *   sum: the payment row already counts it, on the day it was made.
  */
 export async function readDailyOutgoing(
   trx: Trx | Db,
@@ -79,6 +85,7 @@ export async function readDailyOutgoing(
   outgoingKinds: readonly string[],
   day: { startIso: string; endIso: string },
   config: DailyLimitsConfig,
+  options: { onlyLimited?: boolean } = {},
 ): Promise<Map<string, Map<string, DailyOutgoing>>> {
   const result = new Map<string, Map<string, DailyOutgoing>>();
   if (userIds.length === 0) return result;
@@ -103,27 +110,58 @@ export async function readDailyOutgoing(
       entry.limitMinor = limitMinor;
     }
   }
-  if (outgoingKinds.length === 0) return result;
+  // The engine needs today's use only of users with a limit (a batch of users without any
+  // costs no sums); the limits document shows it to everyone.
+  const counted =
+    options.onlyLimited === true
+      ? userIds.filter((id) =>
+          [...(result.get(id)?.values() ?? [])].some((entry) => entry.limitMinor !== null),
+        )
+      : userIds;
+  if (outgoingKinds.length === 0 || counted.length === 0) return result;
   const used = await trx
     .selectFrom('postings as p')
     .innerJoin('accounts as a', 'a.id', 'p.account_id')
     .innerJoin('journal_entries as e', 'e.id', 'p.entry_id')
     .select(['a.user_id', 'p.currency', sql<string>`sum(p.amount_minor)`.as('used')])
-    .where('a.user_id', 'in', [...userIds])
+    .where('a.user_id', 'in', [...counted])
     .whereRef('e.actor_user_id', '=', 'a.user_id')
     .where('p.direction', '=', 'debit')
     .where('e.kind', 'in', outgoingKinds as never)
     .where('p.created_at', '>=', day.startIso)
     .where('p.created_at', '<', day.endIso)
+    // A payment's settlement: counted below, from the payment itself.
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('payments as py')
+            .select('py.id')
+            .where('py.direction', '=', 'outbound')
+            .where('py.transaction_id', '=', sql<string>`cast(${sql.ref('p.id')} as text)`),
+        ),
+      ),
+    )
     .groupBy(['a.user_id', 'p.currency'])
     .execute();
-  for (const row of used) {
+  const paid = await trx
+    .selectFrom('payments as py')
+    .innerJoin('accounts as a', 'a.id', 'py.account_id')
+    .select(['a.user_id', 'py.currency', sql<string>`sum(py.amount_minor)`.as('used')])
+    .where('py.user_id', 'in', [...counted])
+    .whereRef('py.user_id', '=', 'a.user_id')
+    .where('py.direction', '=', 'outbound')
+    .where('py.status', 'not in', ['rejected', 'failed'])
+    .where('py.created_at', '>=', day.startIso)
+    .where('py.created_at', '<', day.endIso)
+    .groupBy(['a.user_id', 'py.currency'])
+    .execute();
+  for (const row of [...used, ...paid]) {
     if (row.user_id === null) continue;
     const perCurrency = result.get(row.user_id);
     const usedMinor = BigInt(row.used);
     const entry = perCurrency?.get(row.currency);
     if (entry === undefined) perCurrency?.set(row.currency, { limitMinor: null, usedMinor });
-    else entry.usedMinor = usedMinor;
+    else entry.usedMinor += usedMinor;
   }
   return result;
 }

@@ -15,6 +15,12 @@ export type Trx = Transaction<Database>;
 
 export interface DatabaseHandle {
   db: Db;
+  /**
+   * Where reads that accept a replica's lag go (history, statements, balances in time,
+   * staff reads): the `DATABASE_READ_URL` replica, or `db` itself when there is none. Money,
+   * idempotency, anything read under a lock or read back after a write uses `db`.
+   */
+  readDb: Db;
   engine: Engine;
   close(): Promise<void>;
 }
@@ -43,51 +49,70 @@ export function sqliteFile(dataDir: string): string {
   return path.join(dataDir, 'corebank.db');
 }
 
-export async function openDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'> &
-    Partial<Pick<Config, 'databaseConnectTimeoutMs' | 'databaseStatementTimeoutMs'>>,
-): Promise<DatabaseHandle> {
+type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'> &
+  Partial<
+    Pick<Config, 'databaseConnectTimeoutMs' | 'databaseStatementTimeoutMs' | 'databaseReadUrl'>
+  >;
+
+function postgresDb(config: DatabaseConfig, url: string, readOnly: boolean): Db {
+  const connectTimeoutMs = config.databaseConnectTimeoutMs ?? 5000;
+  const statementTimeoutMs = config.databaseStatementTimeoutMs ?? 5000;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: config.databasePoolSize,
+    types: pgTypes(),
+    // Every wait on PostgreSQL is bounded, so an outage answers 503 quickly instead of
+    // holding requests: connecting, each statement on the server, a transaction left
+    // idle, and (client side) a query whose connection went silent.
+    connectionTimeoutMillis: connectTimeoutMs,
+    query_timeout: statementTimeoutMs + 1000,
+    // A bank's commit must be durable before it is acknowledged, whatever the server's
+    // default says; this is set per connection so a misconfigured server cannot weaken it.
+    // The replica's pool is read-only as well, so no code path can write through it.
+    options:
+      `-c synchronous_commit=on -c timezone=UTC -c statement_timeout=${statementTimeoutMs}` +
+      ` -c idle_in_transaction_session_timeout=${statementTimeoutMs * 2}` +
+      (readOnly ? ' -c default_transaction_read_only=on' : ''),
+  });
+  // A connection can be ended by the server at any moment (restart, failover, a DBA's
+  // pg_terminate_backend): pg reports it as an 'error' event on the client, and on the
+  // pool while the client is idle. Unhandled, either would crash the process. A client
+  // that is checked out has no pool listener, so every client gets its own at connect;
+  // the query in flight fails on its own (its batch answers 503, nothing is applied) and
+  // the pool discards the broken client on release and opens a new one on demand.
+  const logLost = (error: Error) => {
+    process.stderr.write(
+      `${JSON.stringify({ level: 40, time: Date.now(), msg: readOnly ? 'PostgreSQL replica connection lost' : 'PostgreSQL connection lost', err: error.message, code: (error as { code?: unknown }).code })}\n`,
+    );
+  };
+  pool.on('error', logLost);
+  pool.on('connect', (client) => {
+    client.on('error', logLost);
+  });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHandle> {
   if (config.databaseUrl !== undefined) {
-    const connectTimeoutMs = config.databaseConnectTimeoutMs ?? 5000;
-    const statementTimeoutMs = config.databaseStatementTimeoutMs ?? 5000;
-    const pool = new pg.Pool({
-      connectionString: config.databaseUrl,
-      max: config.databasePoolSize,
-      types: pgTypes(),
-      // Every wait on PostgreSQL is bounded, so an outage answers 503 quickly instead of
-      // holding requests: connecting, each statement on the server, a transaction left
-      // idle, and (client side) a query whose connection went silent.
-      connectionTimeoutMillis: connectTimeoutMs,
-      query_timeout: statementTimeoutMs + 1000,
-      // A bank's commit must be durable before it is acknowledged, whatever the server's
-      // default says; this is set per connection so a misconfigured server cannot weaken it.
-      options:
-        `-c synchronous_commit=on -c timezone=UTC -c statement_timeout=${statementTimeoutMs}` +
-        ` -c idle_in_transaction_session_timeout=${statementTimeoutMs * 2}`,
-    });
-    // A connection can be ended by the server at any moment (restart, failover, a DBA's
-    // pg_terminate_backend): pg reports it as an 'error' event on the client, and on the
-    // pool while the client is idle. Unhandled, either would crash the process. A client
-    // that is checked out has no pool listener, so every client gets its own at connect;
-    // the query in flight fails on its own (its batch answers 503, nothing is applied) and
-    // the pool discards the broken client on release and opens a new one on demand.
-    const logLost = (error: Error) => {
-      process.stderr.write(
-        `${JSON.stringify({ level: 40, time: Date.now(), msg: 'PostgreSQL connection lost', err: error.message, code: (error as { code?: unknown }).code })}\n`,
-      );
+    const db = postgresDb(config, config.databaseUrl, false);
+    const replica =
+      config.databaseReadUrl === undefined
+        ? null
+        : postgresDb(config, config.databaseReadUrl, true);
+    return {
+      db,
+      readDb: replica ?? db,
+      engine: 'postgres',
+      close: async () => {
+        await Promise.all([db.destroy(), replica?.destroy()]);
+      },
     };
-    pool.on('error', logLost);
-    pool.on('connect', (client) => {
-      client.on('error', logLost);
-    });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, engine: 'postgres', close: () => db.destroy() };
   }
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = new Kysely<Database>({
     dialect: new NodeSqliteDialect({ location: sqliteFile(config.dataDir), busyTimeoutMs: 5000 }),
   });
-  return { db, engine: 'sqlite', close: () => db.destroy() };
+  return { db, readDb: db, engine: 'sqlite', close: () => db.destroy() };
 }
 
 export async function ping(db: Db): Promise<void> {

@@ -11,6 +11,10 @@ import { statementsStandingOrdersMigration } from './migrations/0009-statements-
 import { networkWebhookIdsMigration } from './migrations/0010-network-webhook-ids.ts';
 import { holdsMigration } from './migrations/0013-holds.ts';
 import { controlsMigration } from './migrations/0015-controls.ts';
+import { paymentReturnCreditsMigration } from './migrations/0018-payment-return-credits.ts';
+import { paymentLimitsMigration } from './migrations/0019-payment-limits.ts';
+import { standingOrderPaymentsMigration } from './migrations/0020-standing-order-payments.ts';
+import { sessionDevicesMigration } from './migrations/0022-session-devices.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -30,6 +34,10 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0010-network-webhook-ids': networkWebhookIdsMigration(handle.engine),
     '0013-holds': holdsMigration(handle.engine),
     '0015-controls': controlsMigration(handle.engine),
+    '0018-payment-return-credits': paymentReturnCreditsMigration(handle.engine),
+    '0019-payment-limits': paymentLimitsMigration(),
+    '0020-standing-order-payments': standingOrderPaymentsMigration(handle.engine),
+    '0022-session-devices': sessionDevicesMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

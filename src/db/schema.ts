@@ -43,6 +43,10 @@ export interface SessionsTable {
   /** Set when the refresh token was exchanged; presenting it again is reuse. */
   spent_at: Timestamp | null;
   revoked_reason: string | null;
+  /** The client's User-Agent when the session was made (cut to 256 characters). */
+  user_agent: string | null;
+  /** The client's address when the session was made. */
+  client_ip: string | null;
 }
 
 export interface PasswordResetTokensTable {
@@ -159,7 +163,11 @@ export interface StandingOrdersTable {
   id: string;
   user_id: string;
   account_id: bigint;
-  to_account_id: bigint;
+  /** Our account the order pays, or null when it pays a beneficiary at another bank. */
+  to_account_id: bigint | null;
+  beneficiary_name: string | null;
+  beneficiary_bank_code: string | null;
+  beneficiary_account: string | null;
   amount_minor: bigint;
   currency: string;
   frequency: 'daily' | 'weekly' | 'monthly';
@@ -181,6 +189,8 @@ export interface StandingOrderRunsTable {
   run_on: string;
   status: 'pending' | 'done' | 'failed';
   transaction_id: string | null;
+  /** The outbound payment a run of an order to another bank made. */
+  payment_id: string | null;
   reason: string | null;
   detail: string | null;
   lease_owner: string | null;
@@ -288,6 +298,8 @@ export interface PaymentsTable {
   status_history: string;
   hold_id: string | null;
   transaction_id: string | null;
+  /** The return credit's posting (the customer's side), once a settled payment came back. */
+  return_transaction_id: string | null;
   network_payment_id: string | null;
   submit_attempts: ColumnType<bigint, bigint | undefined, bigint>;
   next_attempt_at: Timestamp | null;

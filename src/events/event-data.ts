@@ -1,5 +1,7 @@
+import type { HoldView } from '../ledger/commands/command.ts';
 import { formatMinor } from '../money/money.ts';
-import type { NewEvent } from './outbox.ts';
+import type { PaymentView } from '../payments/payments-repository.ts';
+import type { EventType, NewEvent } from './outbox.ts';
 
 /**
  * The `data` of each event type that exists today, built in one place so every writer of a
@@ -88,5 +90,94 @@ export function accountStatusChanged(
     type: status === 'frozen' ? 'account.frozen' : 'account.unfrozen',
     time: at,
     data: { accountNumber, status, actorUserId, reason },
+  };
+}
+
+/** The hold as it is after the change, with the capture's transaction when there is one. */
+export function holdChanged(
+  type: 'hold.created' | 'hold.captured' | 'hold.voided' | 'hold.expired',
+  hold: HoldView,
+  change: { actorUserId: string | null; transactionId?: string | null; paymentId?: string },
+): NewEvent {
+  return {
+    type,
+    time: hold.updatedAt,
+    data: {
+      holdId: hold.id,
+      accountNumber: hold.accountNumber,
+      amount: hold.amount,
+      currency: hold.currency,
+      status: hold.status,
+      capturedAmount: hold.capturedAmount,
+      description: hold.description,
+      expiresAt: hold.expiresAt,
+      transactionId: change.transactionId ?? null,
+      paymentId: change.paymentId ?? null,
+      actorUserId: change.actorUserId,
+    },
+  };
+}
+
+/** The event type of each payment status: the payment's step other systems hear about. */
+const PAYMENT_EVENT = {
+  pending: 'payment.created',
+  submitted: 'payment.submitted',
+  settled: 'payment.settled',
+  rejected: 'payment.rejected',
+  failed: 'payment.failed',
+  credited: 'payment.received',
+  returned: 'payment.returned',
+} as const satisfies Record<PaymentView['status'], EventType>;
+
+/** The payment as it is after the change (its new status names the event). */
+export function paymentChanged(payment: PaymentView): NewEvent {
+  const last = payment.statusHistory.at(-1);
+  return {
+    type: PAYMENT_EVENT[payment.status],
+    time: payment.updatedAt,
+    data: {
+      paymentId: payment.id,
+      direction: payment.direction,
+      accountNumber: payment.accountNumber,
+      amount: payment.amount,
+      currency: payment.currency,
+      counterparty: payment.counterparty,
+      reference: payment.reference,
+      status: payment.status,
+      reason: last?.reason ?? null,
+      holdId: payment.holdId,
+      transactionId: payment.transactionId,
+    },
+  };
+}
+
+/** An approval asked for (`approval.requested`) or decided (`approval.decided`). */
+export function approvalChanged(approval: {
+  id: string;
+  kind: string;
+  status: 'pending' | 'approved' | 'rejected';
+  requestedBy: string;
+  decidedBy: string | null;
+  reason: string | null;
+  decisionReason: string | null;
+  createdAt: string;
+  decidedAt: string | null;
+  subject: Record<string, string | null>;
+  result: { transactionId: string } | null;
+}): NewEvent {
+  return {
+    type: approval.status === 'pending' ? 'approval.requested' : 'approval.decided',
+    time: approval.decidedAt ?? approval.createdAt,
+    data: {
+      approvalId: approval.id,
+      kind: approval.kind,
+      status: approval.status,
+      requestedBy: approval.requestedBy,
+      decidedBy: approval.decidedBy,
+      reason: approval.reason,
+      decisionReason: approval.decisionReason,
+      subject: approval.subject,
+      transactionId: approval.result?.transactionId ?? null,
+    },
   };
 }

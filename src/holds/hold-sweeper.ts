@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { lockAccounts } from '../accounts/accounts-repository.ts';
 import type { Db, Engine } from '../db/database.ts';
-import { closeHold, expiredPendingHolds } from './holds-repository.ts';
+import { holdChanged } from '../events/event-data.ts';
+import { appendEvent } from '../events/outbox.ts';
+import { closeHold, expiredPendingHolds, findHold, toHoldView } from './holds-repository.ts';
 
 const PASS_LIMIT = 500;
 
@@ -56,7 +58,16 @@ export class HoldSweeper {
     for (const hold of await expiredPendingHolds(this.#db, at, PASS_LIMIT)) {
       const changed = await this.#db.transaction().execute(async (trx) => {
         await lockAccounts(trx, this.#engine, [hold.accountNumber]);
-        return closeHold(trx, { id: hold.id, status: 'expired', now: at });
+        const rows = await closeHold(trx, { id: hold.id, status: 'expired', now: at });
+        // Its event, in the same transaction: only the sweeper that recorded it writes one.
+        const expired = rows === 1n ? await findHold(trx, hold.id) : null;
+        if (expired !== null) {
+          await appendEvent(
+            trx,
+            holdChanged('hold.expired', toHoldView(expired, at), { actorUserId: null }),
+          );
+        }
+        return rows;
       });
       recorded += Number(changed);
     }

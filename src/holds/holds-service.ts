@@ -7,7 +7,13 @@ import { decodeIdCursor, encodeIdCursor, type Page } from '../db/paging.ts';
 import type { HoldsTable } from '../db/schema.ts';
 import { CorebankError } from '../errors.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
-import type { CommandOutcome, HoldOutcome, HoldView } from '../ledger/commands/command.ts';
+import {
+  type CommandOutcome,
+  type HoldOutcome,
+  type HoldView,
+  type Refusal,
+  refusalError,
+} from '../ledger/commands/command.ts';
 import { accessTo, mayMoveMoney } from '../ledger/rules.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import {
@@ -34,11 +40,8 @@ function hashOf(parts: unknown[]): string {
   return crypto.createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
 
-function refused(outcome: {
-  ok: false;
-  error: { code: CorebankError['code']; message: string; field?: string };
-}): never {
-  throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+function refused(outcome: { ok: false; error: Refusal }): never {
+  throw refusalError(outcome.error);
 }
 
 const NOT_FOUND = 'hold not found';

@@ -3,7 +3,7 @@ import { isAccountLimitViolation } from '../db/database.ts';
 import { CorebankError, isCorebankError } from '../errors.ts';
 import { reliabilityOf } from '../reliability/context.ts';
 import { problemOf } from './problem.ts';
-import { BASELINE_SECURITY_HEADERS } from './security-headers.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 import type { App } from './types.ts';
 
 interface AjvError {
@@ -76,7 +76,7 @@ export function answerFrameworkError(
   request.log.info({ code: error.code }, 'request refused before routing');
   void reply
     .status(body.status)
-    .headers(BASELINE_SECURITY_HEADERS)
+    .headers(SECURITY_HEADERS)
     .header('x-request-id', request.id)
     .type('application/problem+json')
     .send(body);
@@ -92,7 +92,10 @@ export function registerErrorHandling(app: App): void {
     const mapped =
       failure === undefined
         ? toCorebankError(error)
-        : new CorebankError('SERVICE_UNAVAILABLE', `${failure.dependency} is unavailable`);
+        : new CorebankError(
+            'SERVICE_UNAVAILABLE',
+            `${failure.dependency} is ${failure.kind === 'slow' ? 'slow' : 'unavailable'}`,
+          );
     const body = problemOf(mapped, request.id);
     if (mapped.code === 'SERVICE_UNAVAILABLE') {
       request.log.info(

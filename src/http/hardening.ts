@@ -109,15 +109,20 @@ export function registerInputHardening(app: App, config: Config): void {
       void parseJson(request, text, done);
     },
   );
-  app.addHook('preValidation', async (request) => {
+  // Synchronous (issue #17): it runs on every request and has nothing to await.
+  app.addHook('preValidation', (request, _reply, done) => {
     const field = bidiField(request.body, '', 0) ?? bidiField(request.query, '', 0);
     if (field !== null) {
-      throw new CorebankError(
-        'VALIDATION_FAILED',
-        `${field} contains a bidirectional control character`,
-        field,
+      done(
+        new CorebankError(
+          'VALIDATION_FAILED',
+          `${field} contains a bidirectional control character`,
+          field,
+        ),
       );
+      return;
     }
+    done();
   });
 }
 
@@ -125,12 +130,14 @@ export function registerNoStore(app: App): void {
   // API answers carry tokens, secrets and balances: no cache (browser, proxy) may keep them
   // (RFC 6749 section 5.1, ASVS 8.2.1). Routes that are meant to be cached (JWKS) set
   // their own Cache-Control first.
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (reply.hasHeader('cache-control')) return payload;
-    if (request.url.startsWith('/api/') || request.url.startsWith('/metrics')) {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (
+      !reply.hasHeader('cache-control') &&
+      (request.url.startsWith('/api/') || request.url.startsWith('/metrics'))
+    ) {
       reply.header('cache-control', 'no-store');
     }
-    return payload;
+    done(null, payload);
   });
 }
 

@@ -32,11 +32,11 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
   NOT_ACCEPTABLE: 406,
-  BENEFICIARY_NOT_SUPPORTED: 422,
   STANDING_ORDER_LIMIT_REACHED: 409,
   HOLD_NOT_PENDING: 409,
   HOLD_EXPIRED: 409,
   LIMIT_EXCEEDED: 422,
+  BULK_REFUSED: 422,
   SAME_PERSON: 403,
   MFA_ENROLMENT_REQUIRED: 403,
   DESTINATION_REFUSED: 400,
@@ -72,11 +72,11 @@ const TITLE_OF: Readonly<Record<ErrorCode, string>> = {
   INTERNAL: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service unavailable',
   NOT_ACCEPTABLE: 'No acceptable representation',
-  BENEFICIARY_NOT_SUPPORTED: 'Payments to other banks are not available yet',
   STANDING_ORDER_LIMIT_REACHED: 'Too many standing orders',
   HOLD_NOT_PENDING: 'The hold is no longer pending',
   HOLD_EXPIRED: 'The hold has expired',
   LIMIT_EXCEEDED: 'Daily limit exceeded',
+  BULK_REFUSED: 'A transfer of an atomic bulk request was refused; nothing was posted',
   SAME_PERSON: 'A second person must decide',
   MFA_ENROLMENT_REQUIRED: 'Staff must enrol two-factor authentication first',
   DESTINATION_REFUSED: 'The destination account cannot receive this',
@@ -90,6 +90,7 @@ export interface Problem {
   code: ErrorCode;
   field?: string;
   instance?: string;
+  attemptsLeft?: number;
 }
 
 export const ProblemSchema = Type.Object(
@@ -101,6 +102,12 @@ export const ProblemSchema = Type.Object(
     code: Type.String(),
     field: Type.Optional(Type.String()),
     instance: Type.Optional(Type.String()),
+    attemptsLeft: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'INVALID_PIN only: wrong PINs left before the user is locked',
+      }),
+    ),
   },
   { $id: 'Problem', description: 'RFC 9457 problem document' },
 );
@@ -116,5 +123,6 @@ export function problemOf(error: CorebankError, requestId?: string): Problem {
     code: error.code,
     ...(error.field === undefined ? {} : { field: error.field }),
     ...(requestId === undefined ? {} : { instance: `urn:corebank:request:${requestId}` }),
+    ...(error.attemptsLeft === undefined ? {} : { attemptsLeft: error.attemptsLeft }),
   };
 }

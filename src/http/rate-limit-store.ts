@@ -29,11 +29,14 @@ const LocalStore = require('@fastify/rate-limit/store/LocalStore.js') as LocalSt
  * answer (fail-open to local limits, docs/operations.md): a Redis outage must not turn every
  * limited route into an error, and limits still hold per process. The Redis client has a
  * short command timeout and no offline queue, so the fallback is taken within milliseconds.
+ * Redis's errors go to `onRemoteError` (the dependency monitor: a timed-out command is
+ * counted as slow, a lost connection as an outage).
  */
 export function fallbackStoreClass(
   redis: Redis,
   nameSpace: string,
   localKeys: number,
+  onRemoteError: (error: unknown) => void = () => undefined,
 ): FastifyRateLimitStoreCtor {
   class FallbackStore implements Store {
     readonly #remote: Store;
@@ -59,8 +62,12 @@ export function fallbackStoreClass(
       this.#remote.incr(
         key,
         (error, result) => {
-          if (error === null) callback(null, result);
-          else this.#local.incr(key, callback, timeWindow, max);
+          if (error === null) {
+            callback(null, result);
+            return;
+          }
+          onRemoteError(error);
+          this.#local.incr(key, callback, timeWindow, max);
         },
         timeWindow,
         max,

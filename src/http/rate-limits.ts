@@ -34,6 +34,8 @@ function limitsOf(config: Config['rateLimits']): ReadonlyMap<string, Limit> {
       'POST /api/v1/accounts/:accountNumber/transfers',
       { max: config.transfersPerMinute, key: 'user' },
     ],
+    // A bulk request counts as one request here; its transfers are bound by the daily limits.
+    ['POST /api/v1/transfers/bulk', { max: config.transfersPerMinute, key: 'user' }],
     ['POST /api/v1/accounts/:accountNumber/deposits', { max: config.cashPerMinute, key: 'user' }],
     [
       'POST /api/v1/accounts/:accountNumber/withdrawals',
@@ -158,7 +160,11 @@ export async function registerRateLimits(app: App, config: Config): Promise<void
     timeWindow: ONE_MINUTE_MS,
     ...(redis === undefined
       ? { cache: LOCAL_CACHE_KEYS }
-      : { store: fallbackStoreClass(redis, REDIS_NAMESPACE, LOCAL_CACHE_KEYS) }),
+      : {
+          store: fallbackStoreClass(redis, REDIS_NAMESPACE, LOCAL_CACHE_KEYS, (error) =>
+            reliabilityOf(app).monitor.observe(error),
+          ),
+        }),
     // The store never lets a request through uncounted: it falls back to in-process
     // counters when Redis cannot answer, so an error here is a bug and is not skipped.
     skipOnError: false,

@@ -55,6 +55,17 @@ export const UserSchema = Type.Object(
   { title: 'User' },
 );
 
+export const MeSchema = Type.Object(
+  {
+    ...UserSchema.properties,
+    pinAttemptsLeft: Type.Integer({
+      minimum: 0,
+      description: 'wrong transaction PINs the user may still enter before being locked',
+    }),
+  },
+  { title: 'Me' },
+);
+
 export const AccountSchema = Type.Object(
   {
     accountNumber: Type.String(),

@@ -11,7 +11,7 @@ export const WEB_DIST_DIR = path.resolve(import.meta.dirname, '..', '..', 'web',
  * these answer index.html; every other unknown path keeps the API's 404 problem document.
  */
 const PAGE_PATH =
-  /^\/(login|register|forgot-password|reset-password|move|transfer|transactions|security|admin|desk|statements|standing-orders|approvals|limits|payments)(\/[a-z-]+)?\/?$/;
+  /^\/(login|register|forgot-password|reset-password|move|transfer|transactions|security|admin|desk|statements|standing-orders|approvals|limits|payments|reconciliation)(\/[a-z-]+)?\/?$/;
 
 /**
  * Serves the built web dashboard at `/`, when there is one: the API starts without a web

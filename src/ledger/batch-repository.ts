@@ -128,16 +128,19 @@ export async function allocateIds(
   postingCount: number,
 ): Promise<{ entryIds: bigint[]; postingIds: bigint[] }> {
   if (engine === 'postgres') {
-    const entries = await sql<{ id: bigint }>`
-      select nextval(pg_get_serial_sequence('journal_entries', 'id')) as id
-      from generate_series(1, ${entryCount})`.execute(trx);
-    const postings = await sql<{ id: bigint }>`
-      select nextval(pg_get_serial_sequence('postings', 'id')) as id
-      from generate_series(1, ${postingCount})`.execute(trx);
+    // One round trip for both sequences (issue #17): the batch holds its locks meanwhile.
+    const result = await sql<{ entries: Array<bigint | string>; postings: Array<bigint | string> }>`
+      select
+        array(select nextval(pg_get_serial_sequence('journal_entries', 'id'))
+          from generate_series(1, ${entryCount})) as entries,
+        array(select nextval(pg_get_serial_sequence('postings', 'id'))
+          from generate_series(1, ${postingCount})) as postings`.execute(trx);
+    const row = result.rows[0];
+    if (row === undefined) throw new Error('no ids were allocated');
     const ascending = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
     return {
-      entryIds: entries.rows.map((row) => row.id).sort(ascending),
-      postingIds: postings.rows.map((row) => row.id).sort(ascending),
+      entryIds: row.entries.map((id) => BigInt(id)).sort(ascending),
+      postingIds: row.postings.map((id) => BigInt(id)).sort(ascending),
     };
   }
   // SQLite runs one writer at a time (BEGIN IMMEDIATE), so the next ids are simply max + 1.

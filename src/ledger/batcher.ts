@@ -6,6 +6,8 @@ import { WaitAdmission } from './admission.ts';
 import type { HoldPlaceCommand, HoldVoidCommand, PaymentCommand } from './commands/command.ts';
 import type {
   AnyOutcome,
+  BulkOutcome,
+  BulkTransferGroup,
   CommandOutcome,
   HoldOutcome,
   LedgerEngine,
@@ -46,12 +48,22 @@ export function batcherOptionsOf(
   };
 }
 
-interface Waiting {
+interface WaitingCommand {
   command: MoneyCommand;
   resolve: (outcome: AnyOutcome) => void;
   reject: (error: unknown) => void;
   enqueuedAtMs: number;
 }
+
+/** A bulk request waits in the same queue and is applied alone, in its own transaction. */
+interface WaitingBulk {
+  bulk: BulkTransferGroup;
+  resolve: (outcome: BulkOutcome) => void;
+  reject: (error: unknown) => void;
+  enqueuedAtMs: number;
+}
+
+type Waiting = WaitingCommand | WaitingBulk;
 
 /**
  * Group commit. Money commands from concurrent requests wait in a bounded queue; whenever a
@@ -110,25 +122,42 @@ export class CommandBatcher {
   submit(command: HoldPlaceCommand | HoldVoidCommand | PaymentCommand): Promise<HoldOutcome>;
   submit(command: MoneyCommand): Promise<CommandOutcome>;
   submit(command: MoneyCommand): Promise<AnyOutcome> {
-    if (this.#queue.length >= this.#options.maxQueueSize) {
-      this.#stats.rejected += 1;
-      // Refusing at once keeps latency bounded instead of letting the queue grow.
-      return Promise.reject(
-        new CorebankError(
-          'SERVICE_UNAVAILABLE',
-          'too many money commands in flight; retry shortly',
-        ),
-      );
-    }
-    const refusal = this.#admission?.admit(this.#queue.length, this.#inFlight);
-    if (refusal !== undefined) {
-      this.#stats.rejected += 1;
-      return Promise.reject(refusal);
-    }
+    const refusal = this.#refuseAtOnce();
+    if (refusal !== undefined) return Promise.reject(refusal);
     return new Promise<AnyOutcome>((resolve, reject) => {
       this.#queue.push({ command, resolve, reject, enqueuedAtMs: performance.now() });
       this.#schedule();
     });
+  }
+
+  /**
+   * A bulk transfer request: queued like a command, applied alone in one transaction of its
+   * own (`LedgerEngine.applyBulk`), so its items are group-committed together and an atomic
+   * request is all or nothing. It takes its turn in the queue (and its locks in the global
+   * order), so bulk requests and single commands are serialised per account as ever.
+   */
+  submitBulk(bulk: BulkTransferGroup): Promise<BulkOutcome> {
+    const refusal = this.#refuseAtOnce();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    return new Promise<BulkOutcome>((resolve, reject) => {
+      this.#queue.push({ bulk, resolve, reject, enqueuedAtMs: performance.now() });
+      this.#schedule();
+    });
+  }
+
+  /** A full queue, or a wait that would pass the deadline: refused at once, unapplied. */
+  #refuseAtOnce(): CorebankError | undefined {
+    if (this.#queue.length >= this.#options.maxQueueSize) {
+      this.#stats.rejected += 1;
+      // Refusing at once keeps latency bounded instead of letting the queue grow.
+      return new CorebankError(
+        'SERVICE_UNAVAILABLE',
+        'too many money commands in flight; retry shortly',
+      );
+    }
+    const refusal = this.#admission?.admit(this.#queue.length, this.#inFlight);
+    if (refusal !== undefined) this.#stats.rejected += 1;
+    return refusal;
   }
 
   /**
@@ -148,21 +177,58 @@ export class CommandBatcher {
 
   #pump(): void {
     while (this.#inFlight < this.#options.concurrency && this.#queue.length > 0) {
-      const batch = this.#withoutExpired(this.#queue.splice(0, this.#options.maxBatchSize));
+      const head = this.#queue[0];
+      if (head !== undefined && 'bulk' in head) {
+        this.#queue.shift();
+        if (this.#withoutExpired([head]).length === 0) continue;
+        const size = head.bulk.items.length;
+        this.#started(size);
+        void this.#runBulk(head).finally(() => this.#finished());
+        continue;
+      }
+      // Single commands up to the batch size, stopping at a bulk request (it runs alone).
+      let count = 0;
+      while (count < this.#options.maxBatchSize && count < this.#queue.length) {
+        const next = this.#queue[count];
+        if (next === undefined || 'bulk' in next) break;
+        count += 1;
+      }
+      const batch = this.#withoutExpired(this.#queue.splice(0, count)) as WaitingCommand[];
       if (batch.length === 0) continue;
-      this.#inFlight += 1;
-      this.#stats.batches += 1;
-      this.#stats.commands += batch.length;
-      this.#stats.largestBatch = Math.max(this.#stats.largestBatch, batch.length);
-      void this.#run(batch).finally(() => {
-        this.#inFlight -= 1;
-        this.#schedule();
-      });
+      this.#started(batch.length);
+      void this.#run(batch).finally(() => this.#finished());
+    }
+  }
+
+  #started(commands: number): void {
+    this.#inFlight += 1;
+    this.#stats.batches += 1;
+    this.#stats.commands += commands;
+    this.#stats.largestBatch = Math.max(this.#stats.largestBatch, commands);
+  }
+
+  #finished(): void {
+    this.#inFlight -= 1;
+    this.#schedule();
+  }
+
+  async #runBulk(waiting: WaitingBulk): Promise<void> {
+    const startedAt = performance.now();
+    try {
+      const outcome = await this.#db
+        .transaction()
+        .execute((trx) => this.#engine.applyBulk(trx, waiting.bulk));
+      waiting.resolve(outcome);
+    } catch (error) {
+      // A database error, not a rule: nothing of the request was committed.
+      waiting.reject(error);
+    } finally {
+      this.#admission?.recordBatch(performance.now() - startedAt);
     }
   }
 
   /** Refuses (unapplied) the commands that waited past the deadline; returns the rest. */
-  #withoutExpired(batch: Waiting[]): Waiting[] {
+  #withoutExpired<W extends Waiting>(batch: W[]): W[] {
     if (this.#admission === undefined) return batch;
     const now = performance.now();
     return batch.filter((waiting) => {
@@ -174,7 +240,7 @@ export class CommandBatcher {
     });
   }
 
-  async #run(batch: Waiting[]): Promise<void> {
+  async #run(batch: WaitingCommand[]): Promise<void> {
     const startedAt = performance.now();
     try {
       const outcomes = await this.#applyInTransaction(batch.map((w) => w.command));

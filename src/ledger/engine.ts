@@ -6,6 +6,9 @@ import { findIdempotencyKeys, idempotencyMapKey, lockUserGates } from './batch-r
 import {
   type AnyOutcome,
   type BatchState,
+  type BulkItemResult,
+  type BulkOutcome,
+  type BulkTransferGroup,
   isRefusal,
   type KindContext,
   type LockedAccount,
@@ -14,6 +17,7 @@ import {
   type PlannedPosting,
   type Refusal,
   refuse,
+  type StoredBulkOutcome,
   type StoredOutcome,
 } from './commands/command.ts';
 import { kindOf, outgoingKindNames } from './commands/index.ts';
@@ -23,6 +27,8 @@ import { toTransactionView } from './transaction-view.ts';
 
 export type {
   AnyOutcome,
+  BulkOutcome,
+  BulkTransferGroup,
   CommandOutcome,
   DepositCommand,
   HoldOutcome,
@@ -56,10 +62,13 @@ async function readBatch(
   engine: Engine,
   commands: readonly MoneyCommand[],
   limits: DailyLimitsConfig | undefined,
+  bulk?: { userId: string; key: string | null },
 ): Promise<BatchState> {
   const clock = new Date();
   const now = clock.toISOString();
-  const userIds = [...new Set(commands.map((c) => c.actor.userId))].sort();
+  const userIds = [
+    ...new Set([...commands.map((c) => c.actor.userId), ...(bulk ? [bulk.userId] : [])]),
+  ].sort();
   const gates = await lockUserGates(trx, engine, userIds);
   if (limits !== undefined) {
     // Today's outgoing totals, read under the user locks just taken (issue #13).
@@ -69,15 +78,16 @@ async function readBatch(
       outgoingKindNames(),
       businessDayOf(clock.getTime(), limits.timeZone),
       limits,
+      { onlyLimited: true },
     );
     for (const [userId, gate] of gates) gate.dailyOutgoing = outgoing.get(userId);
   }
-  const keys: BatchState['keys'] = await findIdempotencyKeys(
-    trx,
-    commands.flatMap((c) =>
+  const keys: BatchState['keys'] = await findIdempotencyKeys(trx, [
+    ...commands.flatMap((c) =>
       c.idempotency === null ? [] : [{ userId: c.actor.userId, key: c.idempotency.key }],
     ),
-  );
+    ...(bulk?.key == null ? [] : [{ userId: bulk.userId, key: bulk.key }]),
+  ]);
   const records = await lockAccounts(
     trx,
     engine,
@@ -128,6 +138,17 @@ export class LedgerEngine {
 
   async applyAll(trx: Trx, commands: readonly MoneyCommand[]): Promise<AnyOutcome[]> {
     if (commands.length === 0) return [];
+    for (const command of commands) {
+      // A bulk item's PIN is checked once for its request, in `applyBulk`; alone, it would
+      // skip the PIN check altogether.
+      if (
+        'preAuthorisedBy' in command &&
+        command.preAuthorisedBy &&
+        'bulkRequest' in command.preAuthorisedBy
+      ) {
+        throw new Error('a bulk transfer item must be applied with its request (applyBulk)');
+      }
+    }
     const batch = await readBatch(trx, this.#deps.engine, commands, this.#deps.limits);
     const outcomes = commands.map((command) => this.#apply(batch, command));
     await persistBatch(trx, this.#deps.engine, batch);
@@ -135,6 +156,89 @@ export class LedgerEngine {
     return outcomes.map((outcome) =>
       'replayed' in outcome ? outcome : { ...outcome, replayed: false },
     );
+  }
+
+  /**
+   * Applies a bulk transfer request in the open transaction `trx`, which holds nothing else
+   * (the batcher runs it alone). The request as a whole: the user is not locked, its
+   * idempotency key (a replay answers the stored results, a different body 409), one PIN
+   * check. Then each item as an ordinary transfer through `#apply` (access, daily limits,
+   * the transfer's rules, running balances), so it obeys exactly what a single transfer
+   * obeys. Atomic and any item refused: the planned entries are dropped before the persist
+   * step, which then writes only the PIN counter and the idempotency key; nothing of the
+   * request is posted. The results are stored under the key in the same transaction.
+   */
+  async applyBulk(trx: Trx, group: BulkTransferGroup): Promise<BulkOutcome> {
+    const commands = group.items.flatMap((item) => ('command' in item ? [item.command] : []));
+    const { actor } = group;
+    const batch = await readBatch(trx, this.#deps.engine, commands, this.#deps.limits, {
+      userId: actor.userId,
+      key: group.idempotency?.key ?? null,
+    });
+    const gate = batch.gates.get(actor.userId);
+    if (gate === undefined) throw new Error(`acting user ${actor.userId} does not exist`);
+    const locked = userNotLocked(gate);
+    if (locked !== null) return { ok: false, error: locked, replayed: false };
+    if (group.idempotency !== null) {
+      const stored = batch.keys.get(idempotencyMapKey(actor.userId, group.idempotency.key));
+      if (stored !== undefined) {
+        if (stored.requestHash !== group.idempotency.requestHash || !('outcome' in stored)) {
+          return {
+            ok: false,
+            error: refuse(
+              'IDEMPOTENCY_KEY_REUSED',
+              'this Idempotency-Key was already used with a different request',
+            ),
+            replayed: false,
+          };
+        }
+        return { ...(JSON.parse(stored.outcome) as StoredBulkOutcome), replayed: true };
+      }
+    }
+    const wrong = pinIsRight(gate, group.pin, {
+      pepper: this.#deps.pinPepper,
+      maxAttempts: this.#deps.pinMaxAttempts,
+      now: batch.now,
+      clientIp: group.clientIp,
+      pinStates: batch.pinStates,
+      audit: batch.audit,
+      events: batch.events,
+    });
+    if (wrong !== null) {
+      // The wrong PIN is counted (and may lock the user); nothing else is written.
+      await persistBatch(trx, this.#deps.engine, batch);
+      return { ok: false, error: wrong, replayed: false };
+    }
+    const outcomes = group.items.map((item) =>
+      'refusal' in item ? failure(item.refusal) : this.#apply(batch, item.command),
+    );
+    const posted = !group.atomic || outcomes.every((outcome) => outcome.ok);
+    // Nothing has been written yet: dropping the plans is the whole rollback.
+    if (!posted) batch.entries.length = 0;
+    const stored: StoredBulkOutcome = {
+      ok: true,
+      atomic: group.atomic,
+      posted,
+      results: outcomes.map((outcome, index): BulkItemResult => {
+        if (!outcome.ok) {
+          const { code, message, field } = outcome.error;
+          return { index, status: 'refused', code, message, ...(field ? { field } : {}) };
+        }
+        if (!posted || outcome.transaction === null) return { index, status: 'skipped' };
+        // The same object the persist step fills in with the posting's id.
+        return { index, status: 'posted', transaction: outcome.transaction };
+      }),
+    };
+    if (group.idempotency !== null) {
+      batch.keysToStore.push({
+        userId: actor.userId,
+        key: group.idempotency.key,
+        requestHash: group.idempotency.requestHash,
+        outcome: stored,
+      });
+    }
+    await persistBatch(trx, this.#deps.engine, batch);
+    return { ...stored, replayed: false };
   }
 
   #apply(batch: BatchState, command: MoneyCommand): AnyOutcome | StoredOutcome {

@@ -8,12 +8,15 @@ import { CorebankError } from '../errors.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import type { CommandBatcher } from './batcher.ts';
 import type {
+  BulkOutcome,
+  BulkTransferGroup,
   CommandKindName,
   CommandOutcome,
   DepositCommand,
   MoneyCommand,
   Refusal,
 } from './commands/command.ts';
+import { refuse } from './commands/command.ts';
 import { kindNamed } from './commands/index.ts';
 import { type AccountFacts, accessTo, currencyMatches, mayMoveMoney } from './rules.ts';
 
@@ -38,14 +41,31 @@ export interface MoneyServiceDeps {
    */
   largeDeposits?: {
     thresholds: ReadonlyMap<string, bigint>;
-    request(command: DepositCommand): Promise<ApprovalView>;
+    /** Files the approval (or replays the first answer to the same Idempotency-Key). */
+    request(command: DepositCommand): Promise<PendingApproval | CommandOutcome>;
   };
 }
+
+/** `POST /api/v1/transfers/bulk` as the route validated it. */
+export interface BulkTransferRequest {
+  pin: string;
+  atomic?: boolean | undefined;
+  transfers: Array<{
+    fromAccount: string;
+    toAccount: string;
+    amount: unknown;
+    description?: string | undefined;
+  }>;
+}
+
+/** Most transfers in one bulk request: it is applied in one transaction. */
+export const MAX_BULK_TRANSFERS = 1000;
 
 /** A command held for a second person's approval instead of being applied. */
 export interface PendingApproval {
   pendingApproval: ApprovalView;
-  replayed: false;
+  /** A retry with the same Idempotency-Key: the first answer again, nothing filed. */
+  replayed: boolean;
 }
 
 const ACCOUNT_FACTS_LIMIT = 100_000;
@@ -127,9 +147,102 @@ export class MoneyService {
       threshold !== undefined &&
       command.amountMinor > threshold
     ) {
-      return { pendingApproval: await held.request(command), replayed: false };
+      return held.request(command);
     }
     return this.#deps.batcher.submit(command);
+  }
+
+  /**
+   * A bulk transfer request: the command step for each item (the same order of checks as a
+   * single transfer: access to the debited account first, so a foreign or missing account
+   * is refused as NOT_FOUND before its amount is looked at; then the amount in that
+   * account's currency, the destination's check digits), then the whole request to the
+   * batcher, which applies it alone in one transaction (`LedgerEngine.applyBulk`: one PIN
+   * check, each item as an ordinary transfer). Malformed items make the whole request a 400
+   * naming the item (`transfers.<index>.<field>`), before anything is applied.
+   */
+  async submitBulk(
+    actor: Principal,
+    request: BulkTransferRequest,
+    idempotencyKey: string | null,
+    clientIp: string | null = null,
+  ): Promise<BulkOutcome> {
+    const forbidden = mayMoveMoney(actor);
+    if (forbidden !== null) return { ok: false, error: forbidden, replayed: false };
+    const { transfers } = request;
+    if (transfers.length === 0 || transfers.length > MAX_BULK_TRANSFERS) {
+      throw new CorebankError(
+        'VALIDATION_FAILED',
+        `transfers must hold 1 to ${MAX_BULK_TRANSFERS} items`,
+        'transfers',
+      );
+    }
+    const atomic = request.atomic ?? false;
+    const transferKind = kindNamed('transfer');
+    const items: BulkTransferGroup['items'] = [];
+    // What was asked for, item by item, for the request's idempotency hash.
+    const asked: string[][] = [];
+    for (const [index, item] of transfers.entries()) {
+      const field = (name: string) => `transfers.${index}.${name}`;
+      const account = await this.#accountFacts(item.fromAccount);
+      const access = accessTo(actor, account, transferKind.staffAction !== null);
+      const description = item.description ?? null;
+      if (typeof access !== 'string' || account === null) {
+        items.push({
+          refusal: typeof access === 'string' ? refuse('NOT_FOUND', 'account not found') : access,
+        });
+        asked.push([item.fromAccount, item.toAccount, String(item.amount), description ?? '']);
+        continue;
+      }
+      const amountMinor = parseAmount(item.amount, account.currency, {
+        maxMinor: minorFromMajorUnits(this.#deps.maxAmountMajor, account.currency),
+        field: field('amount'),
+      });
+      const problem = accountNumberProblem(item.toAccount);
+      if (problem !== null)
+        throw new CorebankError('VALIDATION_FAILED', problem, field('toAccount'));
+      if (item.toAccount === item.fromAccount) {
+        throw new CorebankError(
+          'SAME_ACCOUNT',
+          'cannot transfer to the same account',
+          field('toAccount'),
+        );
+      }
+      asked.push([item.fromAccount, item.toAccount, `${amountMinor}`, description ?? '']);
+      items.push({
+        command: {
+          kind: 'transfer',
+          actor,
+          clientIp,
+          amountMinor,
+          currency: account.currency,
+          description,
+          idempotency: null,
+          accountNumber: item.fromAccount,
+          toAccountNumber: item.toAccount,
+          pin: null,
+          preAuthorisedBy: { bulkRequest: true },
+        },
+      });
+    }
+    return this.#deps.batcher.submitBulk({
+      actor,
+      clientIp,
+      pin: request.pin,
+      atomic,
+      idempotency:
+        idempotencyKey === null
+          ? null
+          : {
+              key: idempotencyKey,
+              // As for single commands, the PIN is a credential, not part of the request.
+              requestHash: crypto
+                .createHash('sha256')
+                .update(JSON.stringify(['bulk_transfer', atomic, asked]))
+                .digest('base64url'),
+            },
+      items,
+    });
   }
 
   async #prepare(

@@ -3,6 +3,7 @@ import { type TObject, Type } from 'typebox';
 import type { TokenService } from '../auth/tokens.ts';
 import { CorebankError } from '../errors.ts';
 import { authenticatedRoutes, principalOf } from '../http/auth-guard.ts';
+import { problemOf } from '../http/problem.ts';
 import {
   AccountNumberParam,
   Amount,
@@ -15,8 +16,15 @@ import {
   TransactionSchema,
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
-import type { CommandOutcome } from './commands/command.ts';
-import type { CashKindName, MoneyRequest, MoneyService, PendingApproval } from './money-service.ts';
+import { type BulkOutcome, type CommandOutcome, refusalError } from './commands/command.ts';
+import {
+  type BulkTransferRequest,
+  type CashKindName,
+  MAX_BULK_TRANSFERS,
+  type MoneyRequest,
+  type MoneyService,
+  type PendingApproval,
+} from './money-service.ts';
 import type { TransactionView } from './transaction-view.ts';
 
 /**
@@ -59,15 +67,65 @@ function answer(
     // A staff deposit above DUAL_CONTROL_THRESHOLD: nothing posted yet (issue #13). The
     // approval document is sent as is (its schema is the approvals routes'); it is kept out
     // of this route's response schema so the dashboard's typed deposit answer stays one type.
+    if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     void reply.status(202).send(outcome.pendingApproval);
     return undefined;
   }
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
   if (!outcome.ok) {
-    throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+    throw refusalError(outcome.error);
   }
   reply.status(201);
   return outcome.transaction;
+}
+
+/** One item's outcome in a bulk answer. */
+const BulkItemResultSchema = Type.Object(
+  {
+    index: Type.Integer({ minimum: 0 }),
+    status: Type.Union([Type.Literal('posted'), Type.Literal('refused'), Type.Literal('skipped')]),
+    code: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+    field: Type.Optional(Type.String()),
+    transaction: Type.Optional(TransactionSchema),
+  },
+  { title: 'BulkTransferItemResult' },
+);
+
+/**
+ * A bulk body is at most 1,000 items of bounded fields (about 400 bytes each at worst), so
+ * this route takes a larger body than the rest of the API (BODY_LIMIT_BYTES).
+ */
+const BULK_BODY_LIMIT_BYTES = 524_288;
+
+/**
+ * Answers a bulk request: 200 with every item's result; a refused atomic request 422
+ * `BULK_REFUSED` with the refused items (`failures`), nothing posted; a refusal of the whole
+ * request (wrong PIN, locked user, reused key) as for a single transfer.
+ */
+function answerBulk(request: FastifyRequest, reply: FastifyReply, outcome: BulkOutcome) {
+  if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+  if (!outcome.ok) throw refusalError(outcome.error);
+  const failures = outcome.results.filter((result) => result.status === 'refused');
+  if (!outcome.posted) {
+    const problem = problemOf(
+      new CorebankError(
+        'BULK_REFUSED',
+        `${failures.length} of ${outcome.results.length} transfers were refused; nothing was posted`,
+      ),
+      request.id,
+    );
+    return reply
+      .status(422)
+      .type('application/problem+json')
+      .send({ ...problem, failures });
+  }
+  return reply.status(200).send({
+    atomic: outcome.atomic,
+    postedCount: outcome.results.length - failures.length,
+    refusedCount: failures.length,
+    results: outcome.results,
+  });
 }
 
 type MoneyRouteRequest = FastifyRequest<{
@@ -150,6 +208,83 @@ export function registerMoneyRoutes(
           "customer's account facts do not leak.",
       ),
       submit('transfer'),
+    );
+
+    scope.post(
+      '/api/v1/transfers/bulk',
+      {
+        bodyLimit: BULK_BODY_LIMIT_BYTES,
+        schema: {
+          tags: ['money'],
+          summary:
+            'Up to 1,000 transfers from your accounts in one request, confirmed with one PIN',
+          description:
+            'Each item is an ordinary transfer (same rules, limits and events) and gets its own result `{index, status, code?, message?, field?, transaction?}`. The request is applied in one database transaction. Without `atomic`, refused items (404 NOT_FOUND for an account you may not debit, INSUFFICIENT_FUNDS, …) do not stop the others: 200 with every result. With `"atomic": true`, one refused item means nothing is posted: 422 BULK_REFUSED listing the refused items in `failures`. A wrong PIN, a locked user or a reused Idempotency-Key refuses the whole request as for a single transfer. Malformed items: 400 naming the item (`transfers.3.amount`). `Idempotency-Key` covers the request as a whole.',
+          security: Security,
+          headers: IdempotencyHeaders,
+          body: Type.Object(
+            {
+              pin: Pin,
+              atomic: Type.Optional(Type.Boolean({ default: false })),
+              transfers: Type.Array(
+                Type.Object(
+                  {
+                    fromAccount: Type.String({ maxLength: 64 }),
+                    toAccount: Type.String({ maxLength: 64 }),
+                    amount: Amount,
+                    description: Type.Optional(Description),
+                  },
+                  { additionalProperties: false },
+                ),
+                { minItems: 1, maxItems: MAX_BULK_TRANSFERS },
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object(
+              {
+                atomic: Type.Boolean(),
+                postedCount: Type.Integer(),
+                refusedCount: Type.Integer(),
+                results: Type.Array(BulkItemResultSchema),
+              },
+              { title: 'BulkTransferResult' },
+            ),
+            422: Type.Object(
+              {
+                type: Type.String(),
+                title: Type.String(),
+                status: Type.Integer(),
+                detail: Type.String(),
+                code: Type.String(),
+                field: Type.Optional(Type.String()),
+                instance: Type.Optional(Type.String()),
+                failures: Type.Optional(Type.Array(BulkItemResultSchema)),
+              },
+              { description: 'RFC 9457 problem document; BULK_REFUSED lists `failures`' },
+            ),
+            ...errorResponses(400, 401, 403, 409, 413, 423),
+          },
+        },
+      },
+      async (
+        request: FastifyRequest<{
+          Body: BulkTransferRequest;
+          Headers: { 'idempotency-key'?: string };
+        }>,
+        reply: FastifyReply,
+      ) =>
+        answerBulk(
+          request,
+          reply,
+          await money.submitBulk(
+            principalOf(request),
+            request.body,
+            request.headers['idempotency-key'] ?? null,
+            request.ip,
+          ),
+        ),
     );
   });
 }

@@ -155,7 +155,19 @@ export function pinIsRight(gate: UserGate, pin: string | null, check: PinCheck):
     failedPinAttempts: gate.failedPinAttempts,
     lockedAt: lock ? check.now : null,
   });
-  if (!lock) return refuse('INVALID_PIN', 'the transaction PIN is wrong', 'pin');
+  if (!lock) {
+    // Said to the user (the PIN's owner, who already knows how many they got wrong), so
+    // they can stop before the lock rather than discover it.
+    const attemptsLeft = check.maxAttempts - gate.failedPinAttempts;
+    return {
+      ...refuse(
+        'INVALID_PIN',
+        `the transaction PIN is wrong; ${attemptsLeft} ${attemptsLeft === 1 ? 'attempt' : 'attempts'} left before the user is locked`,
+        'pin',
+      ),
+      attemptsLeft,
+    };
+  }
   gate.locked = true;
   check.audit.push({
     actorUserId: gate.id,

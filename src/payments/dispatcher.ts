@@ -1,13 +1,17 @@
 import crypto from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.ts';
+import { paymentChanged } from '../events/event-data.ts';
+import { appendEvent } from '../events/outbox.ts';
 import { formatMinor } from '../money/money.ts';
 import type { PaymentNetworkClient } from './network-client.ts';
 import {
   claimDuePayments,
   deferPayment,
+  findPayment,
   markSubmitted,
   type PaymentRecord,
+  toPaymentView,
 } from './payments-repository.ts';
 import type { PaymentsService } from './payments-service.ts';
 
@@ -100,10 +104,15 @@ export class PaymentDispatcher {
       ...(payment.reference === null ? {} : { reference: payment.reference }),
     });
     if (result.ok) {
-      await markSubmitted(this.#db, {
-        id: payment.id,
-        networkPaymentId: result.value.payment.id,
-        now: new Date().toISOString(),
+      // The status and its outbox event, in one transaction.
+      await this.#db.transaction().execute(async (trx) => {
+        const changed = await markSubmitted(trx, {
+          id: payment.id,
+          networkPaymentId: result.value.payment.id,
+          now: new Date().toISOString(),
+        });
+        const submitted = changed === 1n ? await findPayment(trx, payment.id) : null;
+        if (submitted !== null) await appendEvent(trx, paymentChanged(toPaymentView(submitted)));
       });
       return true;
     }

@@ -58,6 +58,19 @@ interface CachedToken {
   refreshAtMs: number;
 }
 
+/** The client for the configured network (`config.paymentNetwork`): one way to build it. */
+export function paymentNetworkClientOf(network: {
+  url: string;
+  clientId: string;
+  clientSecret: string;
+}): PaymentNetworkClient {
+  return new PaymentNetworkClient({
+    baseUrl: network.url,
+    clientId: network.clientId,
+    clientSecret: network.clientSecret,
+  });
+}
+
 export class PaymentNetworkClient {
   readonly #baseUrl: string;
   readonly #as: oauth.AuthorizationServer;

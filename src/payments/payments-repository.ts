@@ -29,6 +29,8 @@ export interface PaymentView {
   statusHistory: StatusChange[];
   holdId: string | null;
   transactionId: string | null;
+  /** Present only on a returned payment: the new credit that gave the money back. */
+  returnTransactionId?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -49,6 +51,7 @@ export interface PaymentRecord {
   statusHistory: StatusChange[];
   holdId: string | null;
   transactionId: string | null;
+  returnTransactionId: string | null;
   networkPaymentId: string | null;
   submitAttempts: bigint;
   createdAt: string;
@@ -71,6 +74,7 @@ const COLUMNS = [
   'payments.status_history',
   'payments.hold_id',
   'payments.transaction_id',
+  'payments.return_transaction_id',
   'payments.network_payment_id',
   'payments.submit_attempts',
   'payments.created_at',
@@ -93,6 +97,7 @@ type Row = {
   status_history: string;
   hold_id: string | null;
   transaction_id: string | null;
+  return_transaction_id: string | null;
   network_payment_id: string | null;
   submit_attempts: bigint;
   created_at: string;
@@ -116,6 +121,7 @@ function toRecord(row: Row): PaymentRecord {
     statusHistory: JSON.parse(row.status_history) as StatusChange[],
     holdId: row.hold_id,
     transactionId: row.transaction_id,
+    returnTransactionId: row.return_transaction_id,
     networkPaymentId: row.network_payment_id,
     submitAttempts: row.submit_attempts,
     createdAt: row.created_at,
@@ -140,6 +146,9 @@ export function toPaymentView(payment: PaymentRecord): PaymentView {
     statusHistory: payment.statusHistory,
     holdId: payment.holdId,
     transactionId: payment.transactionId,
+    ...(payment.returnTransactionId === null
+      ? {}
+      : { returnTransactionId: payment.returnTransactionId }),
     createdAt: payment.createdAt,
     updatedAt: payment.updatedAt,
   };
@@ -199,7 +208,11 @@ async function appendStatus(
     status: PaymentStatus;
     reason: string | null;
     now: string;
-    set?: { transaction_id?: string | null; network_payment_id?: string | null };
+    set?: {
+      transaction_id?: string | null;
+      return_transaction_id?: string | null;
+      network_payment_id?: string | null;
+    };
   },
 ): Promise<bigint> {
   const current = await db
@@ -255,7 +268,13 @@ export function finishPayment(
 /** A settled outbound payment came back (its new credit is in the same transaction). */
 export function returnPayment(
   trx: Trx,
-  change: { id: string; reason: string; networkPaymentId: string; now: string },
+  change: {
+    id: string;
+    reason: string;
+    networkPaymentId: string;
+    transactionId: string | null;
+    now: string;
+  },
 ): Promise<bigint> {
   return appendStatus(trx, {
     id: change.id,
@@ -263,13 +282,16 @@ export function returnPayment(
     status: 'returned',
     reason: change.reason,
     now: change.now,
-    set: { network_payment_id: change.networkPaymentId },
+    set: {
+      network_payment_id: change.networkPaymentId,
+      return_transaction_id: change.transactionId,
+    },
   });
 }
 
 /** The network took the instruction. */
 export function markSubmitted(
-  db: Db,
+  db: Db | Trx,
   change: { id: string; networkPaymentId: string; now: string },
 ): Promise<bigint> {
   return appendStatus(db, {

@@ -5,6 +5,7 @@ import { type Db, isUniqueViolation } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { ensureSystemAccount } from '../holds/holds-repository.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
+import { type Refusal, refusalError } from '../ledger/commands/command.ts';
 import { accessTo, mayMoveMoney } from '../ledger/rules.ts';
 import { minorFromMajorUnits, parseAmount } from '../money/money.ts';
 import { BANK_CODE_PATTERN, type NetworkPayment } from './network-protocol.ts';
@@ -19,13 +20,55 @@ import {
   toPaymentView,
 } from './payments-repository.ts';
 
+export interface Beneficiary {
+  name: string;
+  bankCode: string;
+  accountNumber: string;
+}
+
+/**
+ * The beneficiary rules both payments and standing orders to other banks apply (the route
+ * schemas bound the lengths and the account number's characters, `BeneficiarySchema` in
+ * ./routes.ts): a well-formed bank code, and not our own (customers of this bank are paid
+ * with a transfer, which the network would never see).
+ */
+export function checkBeneficiary(beneficiary: Beneficiary, ownBankCode: string): void {
+  if (!BANK_CODE_PATTERN.test(beneficiary.bankCode)) {
+    throw new CorebankError(
+      'VALIDATION_FAILED',
+      'bankCode is not a bank code',
+      'beneficiary.bankCode',
+    );
+  }
+  if (beneficiary.bankCode === ownBankCode) {
+    throw new CorebankError(
+      'VALIDATION_FAILED',
+      'pay customers of this bank with a transfer',
+      'beneficiary.bankCode',
+    );
+  }
+}
+
+function paymentRequestHash(
+  what: string,
+  accountNumber: string,
+  amountMinor: bigint,
+  beneficiary: Beneficiary,
+  reference: string | null,
+): string {
+  return crypto
+    .createHash('sha256')
+    .update(JSON.stringify([what, accountNumber, `${amountMinor}`, beneficiary, reference]))
+    .digest('base64url');
+}
+
 /** A payment's hold outlives any submission attempt; the dispatcher gives up long before. */
 const PAYMENT_HOLD_SECONDS = 2_592_000;
 
 export interface PaymentRequest {
   amount: string;
   pin: string;
-  beneficiary: { name: string; bankCode: string; accountNumber: string };
+  beneficiary: Beneficiary;
   reference?: string | undefined;
 }
 
@@ -68,64 +111,120 @@ export class PaymentsService {
     if (typeof access !== 'string') throw new CorebankError(access.code, access.message);
     if (account === null) throw new Error('access granted to a missing account');
     const { beneficiary } = request;
-    if (!BANK_CODE_PATTERN.test(beneficiary.bankCode)) {
-      throw new CorebankError(
-        'VALIDATION_FAILED',
-        'bankCode is not a bank code',
-        'beneficiary.bankCode',
-      );
-    }
-    if (beneficiary.bankCode === this.#bankCode) {
-      throw new CorebankError(
-        'VALIDATION_FAILED',
-        'pay customers of this bank with a transfer',
-        'beneficiary.bankCode',
-      );
-    }
+    checkBeneficiary(beneficiary, this.#bankCode);
     const amountMinor = parseAmount(request.amount, account.currency, {
       maxMinor: minorFromMajorUnits(this.#maxAmountMajor, account.currency),
       field: 'amount',
     });
     const reference = request.reference ?? null;
-    const outcome = await this.#batcher.submit({
-      kind: 'payment',
+    const outcome = await this.#submit({
       actor,
       clientIp,
       amountMinor,
       currency: account.currency,
-      description: reference,
       accountNumber,
-      pin: request.pin,
-      paymentId: crypto.randomUUID(),
-      holdId: crypto.randomUUID(),
-      expiresAt: new Date(Date.now() + PAYMENT_HOLD_SECONDS * 1000).toISOString(),
       beneficiary,
       reference,
+      pin: request.pin,
       idempotency:
         idempotencyKey === null
           ? null
           : {
               key: idempotencyKey,
-              requestHash: crypto
-                .createHash('sha256')
-                .update(
-                  JSON.stringify([
-                    'payment',
-                    accountNumber,
-                    `${amountMinor}`,
-                    beneficiary,
-                    reference,
-                  ]),
-                )
-                .digest('base64url'),
+              requestHash: paymentRequestHash(
+                'payment',
+                accountNumber,
+                amountMinor,
+                beneficiary,
+                reference,
+              ),
             },
     });
     if (!outcome.ok) {
-      throw new CorebankError(outcome.error.code, outcome.error.message, outcome.error.field);
+      throw refusalError(outcome.error);
     }
+    return { payment: outcome.payment, replayed: outcome.replayed };
+  }
+
+  /**
+   * A run of a standing order to another bank: the same payment command as `create` (hold,
+   * payment row, daily limits, funds), pre-authorised by the PIN the customer gave when
+   * creating the order, under the run's own idempotency key (src/standing-orders/
+   * scheduler.ts), so however often a run is retried it makes one payment, and the payment
+   * id is what reaches the network. Refusals are returned, not thrown: a run records them.
+   */
+  async payForStandingOrder(order: {
+    id: string;
+    userId: string;
+    accountNumber: string;
+    amountMinor: bigint;
+    currency: string;
+    beneficiary: Beneficiary;
+    reference: string | null;
+    idempotencyKey: string;
+  }): Promise<
+    { ok: true; payment: PaymentView; replayed: boolean } | { ok: false; error: Refusal }
+  > {
+    return this.#submit({
+      actor: { userId: order.userId, sessionId: `standing-order:${order.id}`, roles: ['customer'] },
+      clientIp: null,
+      amountMinor: order.amountMinor,
+      currency: order.currency,
+      accountNumber: order.accountNumber,
+      beneficiary: order.beneficiary,
+      reference: order.reference,
+      pin: null,
+      preAuthorisedBy: { standingOrderId: order.id },
+      idempotency: {
+        key: order.idempotencyKey,
+        requestHash: paymentRequestHash(
+          'standing-order-payment',
+          order.accountNumber,
+          order.amountMinor,
+          order.beneficiary,
+          order.reference,
+        ),
+      },
+    });
+  }
+
+  /** The one place a payment command is made: a hold and a pending payment in one batch. */
+  async #submit(input: {
+    actor: Principal;
+    clientIp: string | null;
+    amountMinor: bigint;
+    currency: string;
+    accountNumber: string;
+    beneficiary: Beneficiary;
+    reference: string | null;
+    pin: string | null;
+    preAuthorisedBy?: { standingOrderId: string };
+    idempotency: { key: string; requestHash: string } | null;
+  }): Promise<
+    { ok: true; payment: PaymentView; replayed: boolean } | { ok: false; error: Refusal }
+  > {
+    const outcome = await this.#batcher.submit({
+      kind: 'payment',
+      actor: input.actor,
+      clientIp: input.clientIp,
+      amountMinor: input.amountMinor,
+      currency: input.currency,
+      description: input.reference,
+      accountNumber: input.accountNumber,
+      pin: input.pin,
+      paymentId: crypto.randomUUID(),
+      holdId: crypto.randomUUID(),
+      expiresAt: new Date(Date.now() + PAYMENT_HOLD_SECONDS * 1000).toISOString(),
+      beneficiary: input.beneficiary,
+      reference: input.reference,
+      ...(input.preAuthorisedBy === undefined ? {} : { preAuthorisedBy: input.preAuthorisedBy }),
+      idempotency: input.idempotency,
+    });
+    if (!outcome.ok) return { ok: false, error: outcome.error };
+    // A replay answers the hold of the first request, so this is the first payment.
     const payment = await findPaymentByHold(this.#db, outcome.hold.id);
     if (payment === null) throw new Error(`no payment for hold ${outcome.hold.id}`);
-    return { payment: toPaymentView(payment), replayed: outcome.replayed };
+    return { ok: true, payment: toPaymentView(payment), replayed: outcome.replayed };
   }
 
   async get(actor: Principal, id: string): Promise<PaymentView> {

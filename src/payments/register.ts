@@ -4,7 +4,7 @@ import type { DatabaseHandle } from '../db/database.ts';
 import type { App } from '../http/types.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
 import { PaymentDispatcher } from './dispatcher.ts';
-import { PaymentNetworkClient } from './network-client.ts';
+import { paymentNetworkClientOf } from './network-client.ts';
 import { NetworkWebhookVerifier } from './network-webhooks.ts';
 import { PaymentsService } from './payments-service.ts';
 import { registerPaymentRoutes } from './routes.ts';
@@ -46,14 +46,7 @@ export function registerPayments(
           secret: network.webhookSecret,
           seen: new DatabaseSeenWebhookIds(database.db),
         });
-  const client =
-    network === undefined
-      ? null
-      : new PaymentNetworkClient({
-          baseUrl: network.url,
-          clientId: network.clientId,
-          clientSecret: network.clientSecret,
-        });
+  const client = network === undefined ? null : paymentNetworkClientOf(network);
   registerPaymentRoutes(app, { payments, tokens: deps.tokens, verifier, db: database.db, client });
   const dispatcher =
     client === null

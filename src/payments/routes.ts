@@ -27,6 +27,19 @@ const Party = Type.Object({
   accountNumber: Type.String(),
 });
 
+/**
+ * Someone at another bank, as a payment or a standing order names them; with
+ * `checkBeneficiary` (./payments-service.ts) the one definition of a valid beneficiary.
+ */
+export const BeneficiarySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 140 }),
+    bankCode: Type.String({ minLength: 8, maxLength: 8 }),
+    accountNumber: Type.String({ pattern: '^[A-Za-z0-9]{4,34}$' }),
+  },
+  { additionalProperties: false },
+);
+
 export const PaymentSchema = Type.Object(
   {
     id: Type.String(),
@@ -46,6 +59,11 @@ export const PaymentSchema = Type.Object(
     ),
     holdId: Type.Union([Type.String(), Type.Null()]),
     transactionId: Type.Union([Type.String(), Type.Null()]),
+    returnTransactionId: Type.Optional(
+      Type.String({
+        description: 'Present only on a returned payment: the credit that gave the money back',
+      }),
+    ),
     createdAt: Type.String(),
     updatedAt: Type.String(),
   },
@@ -53,6 +71,36 @@ export const PaymentSchema = Type.Object(
 );
 
 const AccountParams = Type.Object({ accountNumber: AccountNumberParam });
+
+const reconciliationItemFields = {
+  kind: Type.Union([Type.Literal('payment'), Type.Literal('return')]),
+  paymentId: Type.Union([Type.String(), Type.Null()]),
+  networkPaymentId: Type.Union([Type.String(), Type.Null()]),
+  direction: Type.Union([Type.Literal('outbound'), Type.Literal('inbound')]),
+  amount: Type.String({
+    description: "the ledger's amount (the network's, when missing in the ledger)",
+  }),
+  currency: Type.String(),
+};
+const ReconciliationItemSchema = Type.Object(reconciliationItemFields);
+
+export const ReconciliationSchema = Type.Object(
+  {
+    date: Type.String(),
+    matched: Type.Integer(),
+    missingInLedger: Type.Array(ReconciliationItemSchema),
+    missingInNetwork: Type.Array(ReconciliationItemSchema),
+    amountMismatches: Type.Array(
+      Type.Object({ ...reconciliationItemFields, networkAmount: Type.String() }),
+    ),
+  },
+  {
+    title: 'Reconciliation',
+    description:
+      "One UTC day's settled payments and returns in the ledger against the network's " +
+      'settlement report; the same comparison as `npm run corebank -- reconcile --date`.',
+  },
+);
 
 /** Payments to other banks (contract v1.1), and the network's signed events. */
 export function registerPaymentRoutes(
@@ -80,14 +128,7 @@ export function registerPaymentRoutes(
             {
               amount: Amount,
               pin: Pin,
-              beneficiary: Type.Object(
-                {
-                  name: Type.String({ minLength: 1, maxLength: 140 }),
-                  bankCode: Type.String({ minLength: 8, maxLength: 8 }),
-                  accountNumber: Type.String({ pattern: '^[A-Za-z0-9]{4,34}$' }),
-                },
-                { additionalProperties: false },
-              ),
+              beneficiary: BeneficiarySchema,
               reference: Type.Optional(Type.String({ maxLength: 140 })),
             },
             { additionalProperties: false },
@@ -146,10 +187,11 @@ export function registerPaymentRoutes(
       {
         schema: {
           tags: ['payments'],
-          summary: "A day's settled payments in the ledger against the network's settlement report",
+          summary:
+            "A day's settled payments and returns in the ledger against the network's settlement report (staff and auditors)",
           security: Security,
           querystring: Type.Object({ date: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }) }),
-          response: { ...errorResponses(400, 401, 403, 503) },
+          response: { 200: ReconciliationSchema, ...errorResponses(400, 401, 403, 503) },
         },
       },
       async (request: FastifyRequest<{ Querystring: { date: string } }>) => {

@@ -6,25 +6,34 @@ import type { BackoffPolicy, BackoffStore } from '../auth/login-backoff.ts';
  * cannot answer (fail-open to local limits): a guesser still meets the back-off of the
  * server it talks to, and a Redis outage does not turn logins into errors. Failures seen
  * only locally are not copied to Redis when it returns; the window is short and the local
- * counters keep applying on this process meanwhile.
+ * counters keep applying on this process meanwhile. Redis's errors go to `onRemoteError`
+ * (the dependency monitor: a timed-out command is slow, a lost connection an outage).
  */
 export class FallbackBackoffStore implements BackoffStore {
   readonly #redis: Redis;
   readonly #remote: BackoffStore;
   readonly #local: BackoffStore;
+  readonly #onRemoteError: (error: unknown) => void;
 
-  constructor(redis: Redis, remote: BackoffStore, local: BackoffStore) {
+  constructor(
+    redis: Redis,
+    remote: BackoffStore,
+    local: BackoffStore,
+    onRemoteError: (error: unknown) => void = () => undefined,
+  ) {
     this.#redis = redis;
     this.#remote = remote;
     this.#local = local;
+    this.#onRemoteError = onRemoteError;
   }
 
   async #either<T>(use: (store: BackoffStore) => Promise<T>): Promise<T> {
     if (this.#redis.status === 'ready') {
       try {
         return await use(this.#remote);
-      } catch {
-        // Redis went away mid-command (its client reports the outage once).
+      } catch (error) {
+        // Redis went away mid-command or answered too late; the local counters answer.
+        this.#onRemoteError(error);
       }
     }
     return use(this.#local);

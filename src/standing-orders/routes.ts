@@ -11,6 +11,7 @@ import {
   Security,
 } from '../http/schemas.ts';
 import type { App } from '../http/types.ts';
+import { BeneficiarySchema } from '../payments/routes.ts';
 import type { StandingOrdersService } from './standing-orders-service.ts';
 
 const DateString = Type.String({
@@ -32,8 +33,8 @@ const StandingOrderSchema = Type.Object(
   {
     id: Type.String(),
     accountNumber: Type.String(),
-    toAccount: Type.String(),
-    beneficiary: Type.Null(),
+    toAccount: Type.Union([Type.String(), Type.Null()]),
+    beneficiary: Type.Union([BeneficiarySchema, Type.Null()]),
     amount: Type.String(),
     currency: Type.String(),
     frequency: Frequency,
@@ -60,6 +61,7 @@ const RunSchema = Type.Object(
     status: Type.Union([Type.Literal('done'), Type.Literal('failed')]),
     transactionId: Type.Optional(Type.String()),
     paymentId: Type.Optional(Type.String()),
+    paymentStatus: Type.Optional(Type.String()),
     reason: Type.Optional(Type.String()),
     detail: Type.Optional(Type.String()),
     ranAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -82,13 +84,13 @@ export function registerStandingOrderRoutes(
         tags: ['standing orders'],
         summary: 'Create a standing order (confirm with your PIN)',
         description:
-          "Pays `toAccount` (an account of this bank) daily, weekly or monthly from `startDate`. Monthly orders on the 29th to 31st run on the last day of shorter months. `beneficiary` (another bank) answers 422 BENEFICIARY_NOT_SUPPORTED until payments to other banks exist. Another customer's `toAccount` in another currency answers 400 DESTINATION_REFUSED (its owner and reading staff: CURRENCY_MISMATCH).",
+          "Pays `toAccount` (an account of this bank) or `beneficiary` (someone at another bank; exactly one of the two) daily, weekly or monthly from `startDate`. Monthly orders on the 29th to 31st run on the last day of shorter months. Each due date runs once: a transfer, or an outbound payment (held, then submitted to the network) whose id and current status the run shows. A run refused for lack of funds is retried once the next day. Another customer's `toAccount` in another currency answers 400 DESTINATION_REFUSED (its owner and reading staff: CURRENCY_MISMATCH).",
         security: Security,
         params: Type.Object({ accountNumber: AccountNumberParam }),
         body: Type.Object(
           {
             toAccount: Type.Optional(Type.String({ maxLength: 64 })),
-            beneficiary: Type.Optional(Type.Object({}, { additionalProperties: true })),
+            beneficiary: Type.Optional(BeneficiarySchema),
             amount: Amount,
             frequency: Frequency,
             startDate: DateString,

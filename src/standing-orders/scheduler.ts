@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Db, Engine } from '../db/database.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
-import type { CommandOutcome, TransferCommand } from '../ledger/engine.ts';
+import type { CommandOutcome, OutcomeError, TransferCommand } from '../ledger/engine.ts';
+import type { PaymentsService } from '../payments/payments-service.ts';
 import { addDays, nextDueDate, utcDate } from './schedule.ts';
 import {
   claimableRuns,
@@ -40,6 +41,8 @@ export function submitStandingOrderTransfer(
   order: OrderRecord,
   run: RunKey,
 ): Promise<CommandOutcome> {
+  const toAccountNumber = order.toAccountNumber;
+  if (toAccountNumber === null) throw new Error(`standing order ${order.id} pays another bank`);
   const description = order.description ?? 'Standing order';
   const command: TransferCommand = {
     kind: 'transfer',
@@ -56,7 +59,7 @@ export function submitStandingOrderTransfer(
           JSON.stringify([
             'standing-order',
             order.accountNumber,
-            order.toAccountNumber,
+            toAccountNumber,
             `${order.amountMinor}`,
             order.currency,
             description,
@@ -65,17 +68,49 @@ export function submitStandingOrderTransfer(
         .digest('base64url'),
     },
     accountNumber: order.accountNumber,
-    toAccountNumber: order.toAccountNumber,
+    toAccountNumber,
     pin: null,
     preAuthorisedBy: { standingOrderId: order.id },
   };
   return batcher.submit(command);
 }
 
+/** What a run did: the transfer or payment it made, or why it was refused. */
+export type RunOutcome =
+  | { ok: true; transactionId: string | null; paymentId: string | null }
+  | { ok: false; error: OutcomeError };
+
+/**
+ * A run of an order to another bank: an outbound payment made by the payments service
+ * (hold, pending payment, then the dispatcher submits it to the network), under the run's
+ * idempotency key. The payment id is the network's instruction id, and one key makes one
+ * payment, so a run reaches the network once however often it is retried.
+ */
+export async function submitStandingOrderPayment(
+  payments: PaymentsService,
+  order: OrderRecord,
+  run: RunKey,
+): Promise<RunOutcome> {
+  if (order.beneficiary === null) throw new Error(`standing order ${order.id} has no beneficiary`);
+  const made = await payments.payForStandingOrder({
+    id: order.id,
+    userId: order.userId,
+    accountNumber: order.accountNumber,
+    amountMinor: order.amountMinor,
+    currency: order.currency,
+    beneficiary: order.beneficiary,
+    reference: order.description ?? 'Standing order',
+    idempotencyKey: runIdempotencyKey(run),
+  });
+  return made.ok ? { ok: true, transactionId: null, paymentId: made.payment.id } : made;
+}
+
 export interface SchedulerDeps {
   db: Db;
   engine: Engine;
   batcher: CommandBatcher;
+  /** Makes the runs of orders to other banks (src/payments/). */
+  payments: PaymentsService;
   /** The scheduler's clock: tests pass their own and call `runDue` instead of waiting. */
   clock: () => Date;
   options: Config['standingOrders'];
@@ -198,9 +233,20 @@ export class StandingOrderScheduler {
     });
   }
 
+  /** A transfer to one of our accounts, or a payment to another bank. */
+  async #submit(order: OrderRecord, run: RunKey): Promise<RunOutcome> {
+    if (order.beneficiary !== null) {
+      return submitStandingOrderPayment(this.#deps.payments, order, run);
+    }
+    const outcome = await submitStandingOrderTransfer(this.#deps.batcher, order, run);
+    return outcome.ok
+      ? { ok: true, transactionId: outcome.transaction.id, paymentId: null }
+      : { ok: false, error: outcome.error };
+  }
+
   /** Runs one claimed run; true when this process recorded its outcome. */
   async #execute(run: RunKey, today: string, nowIso: string): Promise<boolean> {
-    const { db, engine, batcher, options } = this.#deps;
+    const { db, engine, options } = this.#deps;
     const order = await findOrder(db, run.orderId);
     if (order === null) throw new Error(`standing order ${run.orderId} is missing`);
     if (order.status === 'cancelled' || order.status === 'stopped') {
@@ -214,6 +260,7 @@ export class StandingOrderScheduler {
           {
             status: 'failed',
             transactionId: null,
+            paymentId: null,
             reason,
             detail: `the order was ${order.status} before this run`,
           },
@@ -221,7 +268,7 @@ export class StandingOrderScheduler {
         ),
       );
     }
-    const outcome = await submitStandingOrderTransfer(batcher, order, run);
+    const outcome = await this.#submit(order, run);
     if (options.fault === 'crash-after-transfer') {
       // Tests only (refused in production): die between the commit of the money and the
       // record of the run, the worst moment, to prove the restart completes it once.
@@ -233,10 +280,17 @@ export class StandingOrderScheduler {
         run,
         this.owner,
         outcome.ok
-          ? { status: 'done', transactionId: outcome.transaction.id, reason: null, detail: null }
+          ? {
+              status: 'done',
+              transactionId: outcome.transactionId,
+              paymentId: outcome.paymentId,
+              reason: null,
+              detail: null,
+            }
           : {
               status: 'failed',
               transactionId: null,
+              paymentId: null,
               reason: outcome.error.code,
               detail: outcome.error.message,
             },

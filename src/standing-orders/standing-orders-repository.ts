@@ -1,5 +1,11 @@
 import type { Db, Engine, Trx } from '../db/database.ts';
-import type { AccountsTable, StandingOrderRunsTable, StandingOrdersTable } from '../db/schema.ts';
+import type {
+  AccountsTable,
+  PaymentsTable,
+  StandingOrderRunsTable,
+  StandingOrdersTable,
+} from '../db/schema.ts';
+import type { Beneficiary } from '../payments/payments-service.ts';
 
 /** Every SQL statement of standing orders and their runs. */
 
@@ -47,7 +53,9 @@ export interface OrderInsert {
   id: string;
   user_id: string;
   account_id: bigint;
-  to_account_id: bigint;
+  /** Exactly one payee: one of our accounts, or a beneficiary at another bank. */
+  to_account_id: bigint | null;
+  beneficiary: Beneficiary | null;
   amount_minor: bigint;
   currency: string;
   frequency: StandingOrdersTable['frequency'];
@@ -60,9 +68,17 @@ export interface OrderInsert {
 }
 
 export async function insertOrder(trx: Trx, order: OrderInsert): Promise<void> {
+  const { beneficiary, ...columns } = order;
   await trx
     .insertInto('standing_orders')
-    .values({ ...order, stop_reason: null, updated_at: order.created_at })
+    .values({
+      ...columns,
+      beneficiary_name: beneficiary?.name ?? null,
+      beneficiary_bank_code: beneficiary?.bankCode ?? null,
+      beneficiary_account: beneficiary?.accountNumber ?? null,
+      stop_reason: null,
+      updated_at: order.created_at,
+    })
     .execute();
 }
 
@@ -72,7 +88,9 @@ export interface OrderRecord {
   userId: string;
   accountId: bigint;
   accountNumber: string;
-  toAccountNumber: string;
+  /** Null when the order pays `beneficiary` at another bank. */
+  toAccountNumber: string | null;
+  beneficiary: Beneficiary | null;
   amountMinor: bigint;
   currency: string;
   frequency: StandingOrdersTable['frequency'];
@@ -89,13 +107,16 @@ function selectOrders(db: Db | Trx) {
   return db
     .selectFrom('standing_orders as o')
     .innerJoin('accounts as a', 'a.id', 'o.account_id')
-    .innerJoin('accounts as t', 't.id', 'o.to_account_id')
+    .leftJoin('accounts as t', 't.id', 'o.to_account_id')
     .select([
       'o.id',
       'o.user_id',
       'o.account_id',
       'a.account_number',
       't.account_number as to_account_number',
+      'o.beneficiary_name',
+      'o.beneficiary_bank_code',
+      'o.beneficiary_account',
       'o.amount_minor',
       'o.currency',
       'o.frequency',
@@ -118,6 +139,16 @@ function toOrder(row: OrderRow): OrderRecord {
     accountId: row.account_id,
     accountNumber: row.account_number,
     toAccountNumber: row.to_account_number,
+    beneficiary:
+      row.beneficiary_name === null ||
+      row.beneficiary_bank_code === null ||
+      row.beneficiary_account === null
+        ? null
+        : {
+            name: row.beneficiary_name,
+            bankCode: row.beneficiary_bank_code,
+            accountNumber: row.beneficiary_account,
+          },
     amountMinor: row.amount_minor,
     currency: row.currency,
     frequency: row.frequency,
@@ -230,6 +261,7 @@ export async function insertPendingRun(
       run_on: run.runOn,
       status: 'pending',
       transaction_id: null,
+      payment_id: null,
       reason: null,
       detail: null,
       lease_owner: null,
@@ -297,6 +329,7 @@ export async function completeRun(
   outcome: {
     status: 'done' | 'failed';
     transactionId: string | null;
+    paymentId: string | null;
     reason: string | null;
     detail: string | null;
   },
@@ -307,6 +340,7 @@ export async function completeRun(
     .set({
       status: outcome.status,
       transaction_id: outcome.transactionId,
+      payment_id: outcome.paymentId,
       reason: outcome.reason,
       detail: outcome.detail,
       lease_owner: null,
@@ -327,6 +361,9 @@ export interface RunRecord {
   attempt: number;
   status: StandingOrderRunsTable['status'];
   transactionId: string | null;
+  paymentId: string | null;
+  /** The payment's status now (it settles or is rejected after the run). */
+  paymentStatus: PaymentsTable['status'] | null;
   reason: string | null;
   detail: string | null;
   completedAt: string | null;
@@ -340,23 +377,34 @@ export async function listFinishedRuns(
   limit: number,
 ): Promise<RunRecord[]> {
   const rows = await db
-    .selectFrom('standing_order_runs')
-    .select(['due_date', 'attempt', 'status', 'transaction_id', 'reason', 'detail', 'completed_at'])
-    .where('order_id', '=', orderId)
-    .where('status', '<>', 'pending')
+    .selectFrom('standing_order_runs as r')
+    .leftJoin('payments as p', 'p.id', 'r.payment_id')
+    .select([
+      'r.due_date',
+      'r.attempt',
+      'r.status',
+      'r.transaction_id',
+      'r.payment_id',
+      'p.status as payment_status',
+      'r.reason',
+      'r.detail',
+      'r.completed_at',
+    ])
+    .where('r.order_id', '=', orderId)
+    .where('r.status', '<>', 'pending')
     .$if(before !== null, (q) =>
       q.where((eb) =>
         eb.or([
-          eb('due_date', '<', before?.dueDate ?? ''),
+          eb('r.due_date', '<', before?.dueDate ?? ''),
           eb.and([
-            eb('due_date', '=', before?.dueDate ?? ''),
-            eb('attempt', '<', BigInt(before?.attempt ?? 0)),
+            eb('r.due_date', '=', before?.dueDate ?? ''),
+            eb('r.attempt', '<', BigInt(before?.attempt ?? 0)),
           ]),
         ]),
       ),
     )
-    .orderBy('due_date', 'desc')
-    .orderBy('attempt', 'desc')
+    .orderBy('r.due_date', 'desc')
+    .orderBy('r.attempt', 'desc')
     .limit(limit)
     .execute();
   return rows.map((row) => ({
@@ -364,6 +412,8 @@ export async function listFinishedRuns(
     attempt: Number(row.attempt),
     status: row.status,
     transactionId: row.transaction_id,
+    paymentId: row.payment_id,
+    paymentStatus: row.payment_status,
     reason: row.reason,
     detail: row.detail,
     completedAt: row.completed_at,

@@ -3,8 +3,10 @@ import { accountNumberProblem } from '../accounts/account-number.ts';
 import { hasRole, isReadingStaff, type Principal } from '../auth/roles.ts';
 import type { Db, Engine } from '../db/database.ts';
 import { CorebankError, type ErrorCode } from '../errors.ts';
+import { refusalError } from '../ledger/commands/command.ts';
 import { checkPinInTransaction } from '../ledger/pin-check.ts';
 import { formatMinor, minorFromMajorUnits, parseAmount } from '../money/money.ts';
+import { type Beneficiary, checkBeneficiary } from '../payments/payments-service.ts';
 import { type Frequency, isCalendarDate, utcDate } from './schedule.ts';
 import {
   countActiveOrders,
@@ -22,9 +24,9 @@ import {
 export interface StandingOrderView {
   id: string;
   accountNumber: string;
-  toAccount: string;
-  /** Payments to other banks are not available yet: always null. */
-  beneficiary: null;
+  /** One of our accounts, or null when the order pays `beneficiary` at another bank. */
+  toAccount: string | null;
+  beneficiary: Beneficiary | null;
   amount: string;
   currency: string;
   frequency: Frequency;
@@ -43,6 +45,9 @@ export interface RunView {
   attempt: number;
   status: 'done' | 'failed';
   transactionId?: string;
+  /** The outbound payment a run of an order to another bank made, and its status now. */
+  paymentId?: string;
+  paymentStatus?: string;
   reason?: string;
   detail?: string;
   ranAt: string | null;
@@ -50,7 +55,7 @@ export interface RunView {
 
 export interface CreateOrderRequest {
   toAccount?: string | undefined;
-  beneficiary?: unknown;
+  beneficiary?: Beneficiary | undefined;
   amount: unknown;
   frequency: Frequency;
   startDate: string;
@@ -71,6 +76,8 @@ export interface StandingOrdersServiceDeps {
   maxAmountMajor: bigint;
   /** The scheduler's clock: "today" for the start date check. */
   clock: () => Date;
+  /** This bank's code: a beneficiary must be at another bank. */
+  bankCode: string;
 }
 
 export function toOrderView(order: OrderRecord): StandingOrderView {
@@ -78,7 +85,7 @@ export function toOrderView(order: OrderRecord): StandingOrderView {
     id: order.id,
     accountNumber: order.accountNumber,
     toAccount: order.toAccountNumber,
-    beneficiary: null,
+    beneficiary: order.beneficiary,
     amount: formatMinor(order.amountMinor, order.currency),
     currency: order.currency,
     frequency: order.frequency,
@@ -98,6 +105,8 @@ function toRunView(run: RunRecord): RunView {
     attempt: run.attempt,
     status: run.status === 'done' ? 'done' : 'failed',
     ...(run.transactionId === null ? {} : { transactionId: run.transactionId }),
+    ...(run.paymentId === null ? {} : { paymentId: run.paymentId }),
+    ...(run.paymentStatus === null ? {} : { paymentStatus: run.paymentStatus }),
     ...(run.reason === null ? {} : { reason: run.reason }),
     ...(run.detail === null ? {} : { detail: run.detail }),
     ranAt: run.completedAt,
@@ -142,22 +151,31 @@ export class StandingOrdersService {
     if (account === null || account.kind !== 'customer' || account.userId !== principal.userId) {
       throw new CorebankError('NOT_FOUND', 'account not found');
     }
-    if (request.beneficiary !== undefined) {
-      // Not faked: paying another bank needs the payments feature, which does not exist yet.
+    const { toAccount, beneficiary } = request;
+    if (toAccount !== undefined && beneficiary !== undefined) {
       throw new CorebankError(
-        'BENEFICIARY_NOT_SUPPORTED',
-        'standing orders to other banks need payments to other banks, which are not available yet; use toAccount',
+        'VALIDATION_FAILED',
+        'give either toAccount (this bank) or beneficiary (another bank), not both',
         'beneficiary',
       );
     }
-    const toAccount = request.toAccount;
-    if (toAccount === undefined) {
-      throw new CorebankError('VALIDATION_FAILED', 'toAccount is required', 'toAccount');
+    if (toAccount === undefined && beneficiary === undefined) {
+      throw new CorebankError(
+        'VALIDATION_FAILED',
+        'toAccount (this bank) or beneficiary (another bank) is required',
+        'toAccount',
+      );
     }
-    const problem = accountNumberProblem(toAccount);
-    if (problem !== null) throw new CorebankError('VALIDATION_FAILED', problem, 'toAccount');
-    if (toAccount === accountNumber) {
-      throw new CorebankError('SAME_ACCOUNT', 'cannot pay the same account', 'toAccount');
+    if (beneficiary !== undefined) {
+      // Exactly the rules a payment applies (the schema bounds the fields).
+      checkBeneficiary(beneficiary, this.#deps.bankCode);
+    }
+    if (toAccount !== undefined) {
+      const problem = accountNumberProblem(toAccount);
+      if (problem !== null) throw new CorebankError('VALIDATION_FAILED', problem, 'toAccount');
+      if (toAccount === accountNumber) {
+        throw new CorebankError('SAME_ACCOUNT', 'cannot pay the same account', 'toAccount');
+      }
     }
     const amountMinor = parseAmount(request.amount, account.currency, {
       maxMinor: minorFromMajorUnits(this.#deps.maxAmountMajor, account.currency),
@@ -186,25 +204,27 @@ export class StandingOrdersService {
         'endDate',
       );
     }
-    const destination = await findOrderAccount(db, toAccount);
-    if (destination === null || destination.kind !== 'customer') {
-      throw new CorebankError('NOT_FOUND', 'destination account not found', 'toAccount');
-    }
-    if (destination.currency !== account.currency) {
-      // Another customer's currency is not told to the caller (issue #10, item 11): the
-      // same refusal as the transfer's (src/ledger/rules.ts destinationAccepts).
-      const precise = destination.userId === principal.userId || isReadingStaff(principal);
-      throw precise
-        ? new CorebankError(
-            'CURRENCY_MISMATCH',
-            `the destination account holds ${destination.currency}, not ${account.currency}`,
-            'toAccount',
-          )
-        : new CorebankError(
-            'DESTINATION_REFUSED',
-            'the destination account cannot receive this transfer',
-            'toAccount',
-          );
+    const destination = toAccount === undefined ? null : await findOrderAccount(db, toAccount);
+    if (toAccount !== undefined) {
+      if (destination === null || destination.kind !== 'customer') {
+        throw new CorebankError('NOT_FOUND', 'destination account not found', 'toAccount');
+      }
+      if (destination.currency !== account.currency) {
+        // Another customer's currency is not told to the caller (issue #10, item 11): the
+        // same refusal as the transfer's (src/ledger/rules.ts destinationAccepts).
+        const precise = destination.userId === principal.userId || isReadingStaff(principal);
+        throw precise
+          ? new CorebankError(
+              'CURRENCY_MISMATCH',
+              `the destination account holds ${destination.currency}, not ${account.currency}`,
+              'toAccount',
+            )
+          : new CorebankError(
+              'DESTINATION_REFUSED',
+              'the destination account cannot receive this transfer',
+              'toAccount',
+            );
+      }
     }
     if (account.status === 'frozen') {
       throw new CorebankError('ACCOUNT_FROZEN', `account ${accountNumber} is frozen`);
@@ -224,7 +244,7 @@ export class StandingOrdersService {
         clientIp: null,
         now,
       });
-      if (wrong !== null) return new CorebankError(wrong.code, wrong.message, wrong.field);
+      if (wrong !== null) return refusalError(wrong);
       if ((await countActiveOrders(trx, account.id)) >= MAX_ACTIVE_ORDERS_PER_ACCOUNT) {
         return new CorebankError(
           'STANDING_ORDER_LIMIT_REACHED',
@@ -235,7 +255,8 @@ export class StandingOrdersService {
         id,
         user_id: principal.userId,
         account_id: account.id,
-        to_account_id: destination.id,
+        to_account_id: destination?.id ?? null,
+        beneficiary: beneficiary ?? null,
         amount_minor: amountMinor,
         currency: account.currency,
         frequency: request.frequency,

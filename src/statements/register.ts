@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { App } from '../http/types.ts';
 import type { CommandBatcher } from '../ledger/batcher.ts';
+import type { PaymentsService } from '../payments/payments-service.ts';
 import { registerStandingOrderRoutes } from '../standing-orders/routes.ts';
 import { StandingOrderScheduler } from '../standing-orders/scheduler.ts';
 import { StandingOrdersService } from '../standing-orders/standing-orders-service.ts';
@@ -30,13 +31,15 @@ export function registerStatementsAndStandingOrders(
     secrets: Secrets;
     batcher: CommandBatcher;
     tokens: TokenService;
+    payments: PaymentsService;
     clock?: () => Date;
   },
 ): void {
   const { config, database, tokens } = deps;
   const clock = deps.clock ?? (() => new Date());
+  // Statements and balances in time read the replica when there is one (DATABASE_READ_URL).
   const statements = new StatementsService({
-    db: database.db,
+    db: database.readDb,
     engine: database.engine,
     timeZone: config.statementTimeZone,
   });
@@ -49,12 +52,14 @@ export function registerStatementsAndStandingOrders(
     pinMaxAttempts: config.pinMaxAttempts,
     maxAmountMajor: config.maxAmountMajor,
     clock,
+    bankCode: config.bankCode,
   });
   registerStandingOrderRoutes(app, { standingOrders, tokens });
   const scheduler = new StandingOrderScheduler({
     db: database.db,
     engine: database.engine,
     batcher: deps.batcher,
+    payments: deps.payments,
     clock,
     options: config.standingOrders,
     log: app.log.child({ component: 'standing-orders' }),

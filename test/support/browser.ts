@@ -144,21 +144,6 @@ export class StaffCodes {
     return totpCode(secret);
   }
 
-  /**
-   * A staff sign-in asks for the code with 401 MFA_REQUIRED to the first submission (the
-   * API's design); drops that expected answer from a watchProblems list.
-   */
-  static dropCodeRequest(problems: string[]): void {
-    const expected = [
-      /^401 POST .*\/api\/v1\/auth\/login$/,
-      /^console: Failed to load resource: .* 401/,
-    ];
-    for (const pattern of expected) {
-      const index = problems.findIndex((problem) => pattern.test(problem));
-      if (index >= 0) problems.splice(index, 1);
-    }
-  }
-
   /** Completes a sign-in form that asks for the one-time code. */
   async finishSignIn(page: Page, username: string): Promise<void> {
     await page.getByLabel('One-time code').fill(this.code(username));

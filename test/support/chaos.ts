@@ -87,6 +87,29 @@ export class OwnPostgres {
     return cluster;
   }
 
+  /**
+   * A hot standby of `primary`, streaming from it: `pg_basebackup -R` into a temporary
+   * directory of its own (the primary's default `wal_level=replica` and `max_wal_senders`
+   * allow it; initdb's pg_hba trusts loopback replication; a fast checkpoint, or the backup
+   * waits for the next spread one), started on its own port.
+   */
+  static async standbyOf(primary: OwnPostgres): Promise<OwnPostgres> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corebank-pg-standby-'));
+    const ids = primary.#ids;
+    if (ids !== undefined) fs.chownSync(dir, ids.uid, ids.gid);
+    execFileSync(
+      `${PG_BIN}/pg_basebackup`,
+      [
+        ...['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres'],
+        ...['-D', path.join(dir, 'data'), '-R', '-X', 'stream', '--no-sync', '--checkpoint=fast'],
+      ],
+      { stdio: 'ignore', ...(ids ?? {}) },
+    );
+    const standby = new OwnPostgres(dir, await freePort(), ids);
+    await standby.start();
+    return standby;
+  }
+
   get adminUrl(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
@@ -111,6 +134,8 @@ export class OwnPostgres {
         'max_connections=60',
         '-c',
         'shared_buffers=32MB',
+        '-c',
+        'wal_level=replica',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(this.#ids ?? {}) },
     );

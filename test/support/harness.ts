@@ -354,6 +354,9 @@ export async function createTestApp(
     // (LEDGER_MAX_WAIT_MS 1 s, a pooled connection 5 s) would shed set-up with 503. Shedding
     // and outages are tested with their own settings (test/reliability.test.ts, test/chaos/).
     LEDGER_MAX_WAIT_MS: '30000',
+    // For the same reason, no shedding at the door (bursts of 200 requests at once); it has
+    // its own tests (test/reliability.test.ts, test/chaos/overload.chaos.ts).
+    ADMISSION_TARGET_MS: '0',
     DATABASE_CONNECT_TIMEOUT_MS: '30000',
     ...overrides,
   });

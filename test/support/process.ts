@@ -154,7 +154,11 @@ export class ProcessGroup {
     const child = this.track(
       spawn(process.execPath, ['src/main.ts'], {
         cwd: PROJECT_ROOT,
-        env,
+        // No shedding at the door unless the test asks for it (as in the in-process test
+        // apps, test/support/harness.ts): suites send bursts of 40–80 requests at a fresh
+        // server and expect every one answered, and the gate's slow start (16 in flight)
+        // would refuse part of such a burst. Shedding has its own tests, which set it.
+        env: { ADMISSION_TARGET_MS: '0', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );

@@ -14,6 +14,7 @@ import { DashboardPage } from './pages/Dashboard';
 import { DeskPage } from './pages/Desk';
 import { LimitsPage } from './pages/Limits';
 import { MovePage } from './pages/Move';
+import { PaymentsPage, ReconciliationPage } from './pages/Payments';
 import { SecurityPage } from './pages/Security';
 import { StandingOrdersPage } from './pages/StandingOrders';
 import { StatementsPage } from './pages/Statements';
@@ -43,6 +44,12 @@ const SECTIONS: Section[] = [
   { path: '/', label: 'Accounts', title: 'Accounts', roles: ['customer'] },
   { path: '/transfer', label: 'Transfer', title: 'Transfer', roles: ['customer'] },
   {
+    path: '/payments',
+    label: 'Other banks',
+    title: 'Pay someone at another bank',
+    roles: ['customer'],
+  },
+  {
     path: '/move',
     label: 'Deposit & withdraw',
     title: 'Deposit and withdraw',
@@ -59,6 +66,12 @@ const SECTIONS: Section[] = [
   { path: '/limits', label: 'Limits', title: 'Limits', roles: ['customer'] },
   { path: '/admin', label: 'Oversight', title: 'Oversight', roles: ['admin', 'auditor'] },
   { path: '/approvals', label: 'Approvals', title: 'Approvals', roles: ['admin', 'auditor'] },
+  {
+    path: '/reconciliation',
+    label: 'Reconciliation',
+    title: 'Reconciliation',
+    roles: ['admin', 'auditor'],
+  },
   { path: '/desk', label: 'Cash desk', title: 'Cash desk', roles: ['teller', 'admin'] },
   { path: '/desk', label: 'Customers', title: 'Customers', roles: ['auditor'] },
   {
@@ -220,6 +233,8 @@ export function App() {
   else if (current.path === '/limits') page = <LimitsPage />;
   else if (current.path === '/move') page = <MovePage />;
   else if (current.path === '/transfer') page = <TransferPage />;
+  else if (current.path === '/payments') page = <PaymentsPage />;
+  else if (current.path === '/reconciliation') page = <ReconciliationPage />;
   else if (current.path === '/transactions') page = <TransactionsPage />;
   else if (current.path === '/statements') page = <StatementsPage />;
   else if (current.path === '/standing-orders') page = <StandingOrdersPage />;

@@ -36,7 +36,20 @@ const FIELD_RULES: Record<string, string> = {
   code: 'Enter the 6-digit code from your authenticator app.',
 };
 
+/** "2 attempts left" (before the lock), for the PIN field and its errors. */
+export function attemptsLeftText(left: number): string {
+  return `${plural(left, 'attempt')} left before your access is locked`;
+}
+
+/** The PIN field's hint: attempts left, or nothing when unknown or already locked. */
+export function pinAttemptsHint(left: number | null): string | undefined {
+  return left === null || left <= 0 ? undefined : `${attemptsLeftText(left)}.`;
+}
+
 export function messageOf(problem: Problem): string {
+  if (problem.code === 'INVALID_PIN' && problem.attemptsLeft !== undefined) {
+    return `That PIN is wrong. Nothing was moved. ${attemptsLeftText(problem.attemptsLeft)}.`;
+  }
   // On a security form the field says which password: the one just typed.
   if (problem.code === 'INVALID_CREDENTIALS' && problem.field !== undefined) {
     return 'That password is wrong. Nothing was changed.';

@@ -44,6 +44,36 @@ export function totpProblem(value: string): string | null {
   return null;
 }
 
+/** The name of whoever is paid at another bank (a payment's or a standing order's). */
+export function beneficiaryNameProblem(value: string): string | null {
+  if (value.trim() === '') return 'Enter the name of the person or company you pay.';
+  if (value.trim().length > 140) return 'A name has at most 140 characters.';
+  return null;
+}
+
+const BANK_CODE = /^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}$/;
+const FOREIGN_ACCOUNT = /^[A-Za-z0-9]{4,34}$/;
+
+/** Another bank's code (BIC), as the payment network's schema takes it. */
+export function bankCodeProblem(value: string): string | null {
+  const code = value.trim().toUpperCase();
+  if (code === '') return 'Enter the bank code of the recipient’s bank.';
+  if (!BANK_CODE.test(code)) {
+    return 'A bank code has 8 characters: 6 letters, then 2 letters or digits (like SBOXUS33).';
+  }
+  return null;
+}
+
+/** An account number at another bank, spaces ignored. */
+export function foreignAccountProblem(value: string): string | null {
+  const account = value.replace(/\s/g, '');
+  if (account === '') return 'Enter the recipient’s account number.';
+  if (!FOREIGN_ACCOUNT.test(account)) {
+    return 'An account number at another bank has 4 to 34 letters or digits.';
+  }
+  return null;
+}
+
 /** Only the entries that carry a message. */
 export function errorsOf(checks: Record<string, string | null>): Errors {
   const errors: Errors = {};

@@ -114,6 +114,16 @@ export async function enableMfa(
     .set({ enabled_at: now, updated_at: now })
     .where('user_id', '=', userId)
     .execute();
+  await replaceRecoveryCodes(trx, userId, recoveryCodeHashes, now);
+}
+
+/** Replaces every recovery code of the user (used or not) with the given new ones. */
+export async function replaceRecoveryCodes(
+  trx: Trx,
+  userId: string,
+  recoveryCodeHashes: readonly string[],
+  now: string,
+): Promise<void> {
   await trx.deleteFrom('mfa_recovery_codes').where('user_id', '=', userId).execute();
   await trx
     .insertInto('mfa_recovery_codes')

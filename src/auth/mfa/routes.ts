@@ -93,4 +93,38 @@ export function registerMfaRoutes(app: App, mfa: MfaService, tokens: TokenServic
       return reply.status(204).send(null);
     },
   );
+
+  app.post(
+    '/api/v1/me/mfa/recovery-codes',
+    {
+      onRequest: guard,
+      schema: {
+        tags: ['auth'],
+        summary: 'Make new recovery codes (needs the password and a current app code)',
+        description:
+          'Returns a new set of recovery codes once; every earlier code stops working. A ' +
+          'recovery code is not accepted as the code here. Audited ' +
+          '(auth.mfa_recovery_codes_renewed). Wrong passwords and codes feed the shared ' +
+          'back-off (429 with Retry-After), are audited and count toward the lock (423 ' +
+          'USER_LOCKED after AUTH_MAX_FAILURES in a row). 409 MFA_NOT_ENABLED when two-step ' +
+          'verification is off. The answer is not cacheable (Cache-Control: no-store).',
+        security: Security,
+        body: Type.Object(
+          { password: Password, code: Type.String({ pattern: TOTP_PATTERN }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            recoveryCodes: Type.Array(Type.String(), {
+              minItems: RECOVERY_CODE_COUNT,
+              maxItems: RECOVERY_CODE_COUNT,
+            }),
+          }),
+          ...errorResponses(400, 401, 409, 423, 429),
+        },
+      },
+    },
+    async (request) =>
+      mfa.renewRecoveryCodes(principalOf(request), request.body, { ip: request.ip }),
+  );
 }

@@ -26,6 +26,7 @@ import {
   findMfaForUpdate,
   type MfaRow,
   markTotpStepUsed,
+  replaceRecoveryCodes,
   spendRecoveryCode,
   upsertPendingEnrolment,
 } from './repository.ts';
@@ -150,7 +151,7 @@ export class MfaService {
   async #userWithPassword(
     principal: Principal,
     password: string,
-    action: 'auth.mfa_enabled' | 'auth.mfa_disabled',
+    action: 'auth.mfa_enabled' | 'auth.mfa_disabled' | 'auth.mfa_recovery_codes_renewed',
     context: MfaContext,
   ) {
     const { guard } = this.#deps;
@@ -292,5 +293,64 @@ export class MfaService {
         ip: context.ip,
       });
     });
+  }
+
+  /**
+   * A new set of recovery codes, shown once; every earlier code, used or not, stops working
+   * in the same transaction. Needs the password and a current code from the app: recovery
+   * codes are for getting back in, so one of them cannot mint more (whoever found a printed
+   * code could otherwise turn it into ten).
+   */
+  async renewRecoveryCodes(
+    principal: Principal,
+    input: { password: string; code: string },
+    context: MfaContext,
+  ): Promise<{ recoveryCodes: string[] }> {
+    const { db, engine, keys, guard } = this.#deps;
+    const user = await this.#userWithPassword(
+      principal,
+      input.password,
+      'auth.mfa_recovery_codes_renewed',
+      context,
+    );
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    const renewed = await db.transaction().execute(async (trx) => {
+      const row = await findMfaForUpdate(trx, engine, user.id);
+      if (row === null || !row.enabled) {
+        throw new CorebankError('MFA_NOT_ENABLED', 'two-factor authentication is not on');
+      }
+      // A wrong code is reported out of the transaction, so the guard's count commits.
+      if (!(await this.#acceptTotp(trx, user.id, row, input.code))) return false;
+      const now = new Date().toISOString();
+      await replaceRecoveryCodes(
+        trx,
+        user.id,
+        codes.map((code) => hashRecoveryCode(keys.recovery, user.id, code)),
+        now,
+      );
+      await appendAudit(trx, engine, {
+        actorUserId: user.id,
+        action: 'auth.mfa_recovery_codes_renewed',
+        target: `user:${user.id}`,
+        outcome: 'success',
+        ip: context.ip,
+        details: { codes: codes.length },
+      });
+      return true;
+    });
+    if (!renewed) {
+      throw await guard.failed(
+        user,
+        context.ip,
+        { action: 'auth.mfa_recovery_codes_renewed', reason: 'invalid_otp' },
+        new CorebankError(
+          'INVALID_OTP',
+          'the code from the app is wrong or was already used',
+          'code',
+        ),
+      );
+    }
+    await guard.succeeded(user, context.ip);
+    return { recoveryCodes: codes };
   }
 }

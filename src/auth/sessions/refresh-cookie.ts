@@ -30,7 +30,8 @@ export async function registerRefreshCookie(app: App, config: Config): Promise<v
   await app.register(cookie, { hook: 'onRequest', parseOptions: {} });
   // Every successful token answer from login or refresh also sets the cookie. Done here,
   // on the serialised answer's way out, so the auth services stay free of HTTP concerns.
-  app.addHook('preSerialization', async (request, reply, payload: unknown) => {
+  // Synchronous (issue #17): it runs on every answer with a body, and has nothing to await.
+  app.addHook('preSerialization', (request, reply, payload: unknown, done) => {
     if (
       reply.statusCode === 200 &&
       request.method === 'POST' &&
@@ -49,7 +50,7 @@ export async function registerRefreshCookie(app: App, config: Config): Promise<v
         maxAge: config.refreshTokenTtlSeconds,
       });
     }
-    return payload;
+    done(null, payload);
   });
 }
 

@@ -21,6 +21,9 @@ export interface NewSession {
   refreshTokenHash: string;
   now: string;
   expiresAt: string;
+  /** The client that made the session (shown in the user's list of signed-in devices). */
+  userAgent: string | null;
+  clientIp: string | null;
 }
 
 export async function insertSession(db: Db | Trx, session: NewSession): Promise<void> {
@@ -37,6 +40,8 @@ export async function insertSession(db: Db | Trx, session: NewSession): Promise<
       revoked_at: null,
       spent_at: null,
       revoked_reason: null,
+      user_agent: session.userAgent,
+      client_ip: session.clientIp,
     })
     .execute();
 }
@@ -159,4 +164,86 @@ export async function findFamilyStart(db: Db | Trx, familyId: string): Promise<s
     .where('id', '=', familyId)
     .executeTakeFirst();
   return row?.created_at ?? null;
+}
+
+/** One live login as its newest session shows it: the refresh token still to be exchanged. */
+export interface LiveSessionRow {
+  familyId: string;
+  lastUsedAt: string;
+  userAgent: string | null;
+  clientIp: string | null;
+}
+
+/**
+ * A user's live logins: each family's unexchanged, unrevoked, unexpired session (one per
+ * family, since rotation spends the parent), newest first, at most `limit`.
+ */
+export async function listLiveSessions(
+  db: Db,
+  userId: string,
+  now: string,
+  limit: number,
+): Promise<LiveSessionRow[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['id', 'family_id', 'created_at', 'user_agent', 'client_ip'])
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('spent_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    familyId: row.family_id ?? row.id,
+    lastUsedAt: row.created_at,
+    userAgent: row.user_agent,
+    clientIp: row.client_ip,
+  }));
+}
+
+/** When each of the given logins signed in (their first sessions' creation times). */
+export async function findFamilyStarts(
+  db: Db,
+  familyIds: readonly string[],
+): Promise<Map<string, string>> {
+  if (familyIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['id', 'created_at'])
+    .where('id', 'in', familyIds)
+    .execute();
+  return new Map(rows.map((row) => [row.id, row.created_at]));
+}
+
+/**
+ * Ends one login of one user: every session of the family, but only when the family is the
+ * user's (the `user_id` condition), so nobody can end another user's login by its id.
+ * Returns the ids it ended (empty when the family is not the user's or was already ended).
+ */
+export async function revokeUserFamily(
+  trx: Trx,
+  userId: string,
+  familyId: string,
+  reason: string,
+  now: string,
+): Promise<string[]> {
+  const rows = await trx
+    .selectFrom('sessions')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  const ids = rows.map((row) => row.id);
+  if (ids.length === 0) return [];
+  await trx
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('user_id', '=', userId)
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  return ids;
 }

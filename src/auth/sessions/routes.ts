@@ -27,6 +27,18 @@ const TokenPairSchema = Type.Object({
   expiresIn: Type.Integer({ description: 'seconds' }),
 });
 
+const DeviceSchema = Type.Object(
+  {
+    id: Type.String({ description: 'the login (session family) id' }),
+    createdAt: Type.String({ format: 'date-time', description: 'when it signed in' }),
+    lastUsedAt: Type.String({ format: 'date-time', description: 'its last token refresh' }),
+    device: Type.String({ description: 'browser and system, e.g. "Chrome on Linux"' }),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    current: Type.Boolean({ description: 'the login making this request' }),
+  },
+  { title: 'SignedInDevice' },
+);
+
 const JwkSchema = Type.Object({
   kid: Type.String(),
   kty: Type.Literal('OKP'),
@@ -55,7 +67,10 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
     async (request, reply) => {
       const { token, viaCookie } = refreshTokenOf(request, request.body.refreshToken);
       try {
-        return await sessions.refresh(token, { ip: request.ip });
+        return await sessions.refresh(token, {
+          ip: request.ip,
+          userAgent: request.headers['user-agent'],
+        });
       } catch (error) {
         // A dead cookie is dropped, so the browser stops presenting it.
         if (viaCookie) clearRefreshCookie(reply);
@@ -97,6 +112,70 @@ export function registerSessionRoutes(app: App, sessions: SessionService, tokens
     async (request, reply) => {
       await sessions.endAllSessions(principalOf(request).userId, { ip: request.ip });
       clearRefreshCookie(reply);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/v1/me/sessions',
+    {
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
+      schema: {
+        tags: ['auth'],
+        summary: "Signed-in devices: the user's logins that can still be refreshed",
+        description:
+          'One entry per login (sign-in), newest use first: when it signed in, when its ' +
+          'tokens were last refreshed (an open dashboard refreshes every access-token ' +
+          'lifetime), a summary of the browser and system it reported, its address, and ' +
+          '`current` for the login making this request. At most 100.',
+        security: Security,
+        response: {
+          200: Type.Object({ data: Type.Array(DeviceSchema) }),
+          ...errorResponses(401),
+        },
+      },
+    },
+    async (request) => ({ data: await sessions.listDevices(principalOf(request)) }),
+  );
+
+  app.delete(
+    '/api/v1/me/sessions/:sessionId',
+    {
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
+      schema: {
+        tags: ['auth'],
+        summary: 'End one signed-in device: its access and refresh tokens stop working',
+        description:
+          "Audited (auth.session_ended). Another user's session, or one already ended, " +
+          'answers 404 NOT_FOUND like an id that never existed. Ending the current one signs ' +
+          'this client out.',
+        security: Security,
+        params: Type.Object({ sessionId: Type.String({ format: 'uuid' }) }),
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      await sessions.endDevice(principalOf(request), request.params.sessionId, {
+        ip: request.ip,
+      });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/api/v1/me/sessions/end-others',
+    {
+      onRequest: authenticate(tokens, OWN_SIGN_IN),
+      schema: {
+        tags: ['auth'],
+        summary: 'End every signed-in device except this one',
+        description: 'Audited (auth.session_ended). The login making the request stays.',
+        security: Security,
+        response: { 204: Type.Null(), ...errorResponses(401) },
+      },
+    },
+    async (request, reply) => {
+      await sessions.endOtherDevices(principalOf(request), { ip: request.ip });
       return reply.status(204).send(null);
     },
   );

@@ -2,18 +2,23 @@ import crypto from 'node:crypto';
 import { appendAudit } from '../../audit/audit.ts';
 import type { Db, Engine, Trx } from '../../db/database.ts';
 import { CorebankError } from '../../errors.ts';
-import type { Role } from '../roles.ts';
+import type { Principal, Role } from '../roles.ts';
 import type { TokenService } from '../tokens.ts';
 import { userLockedError } from '../user-lock.ts';
 import { findUserById } from '../users-repository.ts';
 import { hashRefreshToken, newRefreshToken } from './crypto.ts';
+import { describeUserAgent, storedUserAgent } from './device.ts';
 import type { SessionGate } from './gate.ts';
 import {
   findFamilyStart,
+  findFamilyStarts,
   findSessionByTokenHashForUpdate,
+  findSessionState,
   insertSession,
+  listLiveSessions,
   markSessionSpent,
   revokeFamily,
+  revokeUserFamily,
   revokeUserSessions,
 } from './repository.ts';
 
@@ -27,7 +32,21 @@ export interface TokenPair {
 export interface RequestContext {
   /** Client address as Fastify resolved it, for the audit trail. */
   ip: string | null;
+  /** The client's User-Agent header, recorded on the sessions it makes. */
+  userAgent?: string | undefined;
 }
+
+/** One signed-in device: a login (session family) that can still be refreshed. */
+export interface DeviceView {
+  id: string;
+  createdAt: string;
+  lastUsedAt: string;
+  device: string;
+  ip: string | null;
+  current: boolean;
+}
+
+const MAX_LISTED_DEVICES = 100;
 
 export interface SessionServiceDeps {
   db: Db;
@@ -60,6 +79,8 @@ export async function createSession(
     refreshTokenTtlSeconds: number;
     /** The login's absolute end: no session of it outlives this. */
     notAfter?: Date | undefined;
+    /** Who made it, for the list of signed-in devices. */
+    client?: RequestContext | undefined;
   },
 ): Promise<{ sessionId: string; refreshToken: string }> {
   const idleEnd = input.now.getTime() + input.refreshTokenTtlSeconds * 1000;
@@ -75,6 +96,8 @@ export async function createSession(
     refreshTokenHash: next.hash,
     now: input.now.toISOString(),
     expiresAt: new Date(end).toISOString(),
+    userAgent: storedUserAgent(input.client?.userAgent),
+    clientIp: input.client?.ip ?? null,
   });
   return { sessionId, refreshToken: next.token };
 }
@@ -93,7 +116,10 @@ export class SessionService {
   }
 
   /** A successful login: a new session family and its first token pair. */
-  async start(user: { id: string; roles: Role[] }): Promise<TokenPair> {
+  async start(
+    user: { id: string; roles: Role[] },
+    client: RequestContext = { ip: null },
+  ): Promise<TokenPair> {
     const { db, tokens, refreshTokenTtlSeconds, absoluteTtlSeconds } = this.#deps;
     const now = new Date();
     const session = await createSession(db, {
@@ -102,6 +128,7 @@ export class SessionService {
       now,
       refreshTokenTtlSeconds,
       notAfter: new Date(now.getTime() + absoluteTtlSeconds * 1000),
+      client,
     });
     const access = await tokens.issueAccessToken({
       userId: user.id,
@@ -159,6 +186,7 @@ export class SessionService {
         now,
         refreshTokenTtlSeconds,
         notAfter,
+        client: context,
       });
       return { kind: 'rotated', userId: user.id, ...next };
     });
@@ -252,5 +280,94 @@ export class SessionService {
     });
     await gate.revoked(revokedIds);
     return revokedIds.length;
+  }
+
+  /** The login the caller's access token belongs to (its family id). */
+  async #ownFamily(principal: Principal): Promise<string> {
+    const own = await findSessionState(this.#deps.db, principal.sessionId);
+    return own?.familyId ?? principal.sessionId;
+  }
+
+  /**
+   * The signed-in devices: every login of the user that can still be refreshed, with when it
+   * signed in, when it was last refreshed (an open dashboard refreshes every access-token
+   * lifetime), the client it came from, and which one is the caller's.
+   */
+  async listDevices(principal: Principal): Promise<DeviceView[]> {
+    const { db } = this.#deps;
+    const own = await this.#ownFamily(principal);
+    const live = await listLiveSessions(
+      db,
+      principal.userId,
+      new Date().toISOString(),
+      MAX_LISTED_DEVICES,
+    );
+    const starts = await findFamilyStarts(
+      db,
+      live.map((row) => row.familyId),
+    );
+    return live.map((row) => ({
+      id: row.familyId,
+      createdAt: starts.get(row.familyId) ?? row.lastUsedAt,
+      lastUsedAt: row.lastUsedAt,
+      device: describeUserAgent(row.userAgent),
+      ip: row.clientIp,
+      current: row.familyId === own,
+    }));
+  }
+
+  /**
+   * Ends one login of the caller's (a lost phone): its access and refresh tokens stop
+   * working at once, on every process. Another user's login, or one already ended, answers
+   * NOT_FOUND, exactly like an id that never existed.
+   */
+  async endDevice(principal: Principal, familyId: string, context: RequestContext): Promise<void> {
+    const { db, engine, gate } = this.#deps;
+    const nowIso = new Date().toISOString();
+    const ended = await db.transaction().execute(async (trx) => {
+      const ids = await revokeUserFamily(trx, principal.userId, familyId, 'device_ended', nowIso);
+      if (ids.length === 0) return ids;
+      await appendAudit(
+        trx,
+        engine,
+        {
+          actorUserId: principal.userId,
+          action: 'auth.session_ended',
+          target: `user:${principal.userId}`,
+          outcome: 'success',
+          ip: context.ip,
+          details: { family: familyId, sessions: ids.length },
+        },
+        nowIso,
+      );
+      return ids;
+    });
+    if (ended.length === 0) throw new CorebankError('NOT_FOUND', 'session not found');
+    await gate.revoked(ended);
+  }
+
+  /** Ends every login of the caller's except the one making the request. */
+  async endOtherDevices(principal: Principal, context: RequestContext): Promise<void> {
+    const { db, engine, gate } = this.#deps;
+    const own = await this.#ownFamily(principal);
+    const nowIso = new Date().toISOString();
+    const ended = await db.transaction().execute(async (trx) => {
+      const ids = await revokeUserSessions(trx, principal.userId, 'others_ended', nowIso, own);
+      await appendAudit(
+        trx,
+        engine,
+        {
+          actorUserId: principal.userId,
+          action: 'auth.session_ended',
+          target: `user:${principal.userId}`,
+          outcome: 'success',
+          ip: context.ip,
+          details: { scope: 'other sessions', sessions: ids.length },
+        },
+        nowIso,
+      );
+      return ids;
+    });
+    await gate.revoked(ended);
   }
 }

@@ -3,7 +3,7 @@ import type { AuditAction, AuditEvent } from '../../audit/audit.ts';
 import type { Principal } from '../../auth/roles.ts';
 import type { Engine, Trx } from '../../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../../db/schema.ts';
-import type { ErrorCode } from '../../errors.ts';
+import { CorebankError, type ErrorCode } from '../../errors.ts';
 import type { NewEvent } from '../../events/outbox.ts';
 import type { PinState, UserGate } from '../batch-repository.ts';
 import type { TransactionView } from '../transaction-view.ts';
@@ -43,11 +43,58 @@ export interface TransferCommand extends CommandBase {
   pin: string | null;
   /**
    * Set for a run of a standing order, whose PIN was checked when the customer created it
-   * (src/standing-orders/): the run needs no PIN. Every other rule (locked user, ownership,
-   * frozen accounts, funds) applies as to any transfer.
+   * (src/standing-orders/), and for an item of a bulk request, whose one PIN the engine
+   * checks for the whole request (`LedgerEngine.applyBulk`): the command needs no PIN of its
+   * own. Every other rule (locked user, ownership, frozen accounts, funds, daily limits)
+   * applies as to any transfer.
    */
-  preAuthorisedBy?: { standingOrderId: string };
+  preAuthorisedBy?: { standingOrderId: string } | { bulkRequest: true };
 }
+
+/**
+ * A bulk transfer request (`POST /api/v1/transfers/bulk`) as the engine applies it: in one
+ * transaction of its own, one PIN check for the whole request, then each item as an
+ * ordinary transfer command. Items the command step already refused (an account the caller
+ * may not see) carry their refusal instead of a command.
+ */
+export interface BulkTransferGroup {
+  actor: Principal;
+  clientIp: string | null;
+  pin: string;
+  /** All or nothing: any refused item means nothing is posted. */
+  atomic: boolean;
+  /** The request's `Idempotency-Key`, for the request as a whole. */
+  idempotency: { key: string; requestHash: string } | null;
+  items: Array<{ command: TransferCommand } | { refusal: Refusal }>;
+}
+
+/** What became of one item of a bulk request. */
+export interface BulkItemResult {
+  index: number;
+  /** `skipped`: passed its rules, but another item of an atomic request was refused. */
+  status: 'posted' | 'refused' | 'skipped';
+  code?: ErrorCode;
+  message?: string;
+  field?: string;
+  transaction?: TransactionView;
+}
+
+/** A bulk request's outcome as stored under its idempotency key. */
+export interface StoredBulkOutcome {
+  ok: true;
+  atomic: boolean;
+  /** False when an atomic request was refused: nothing of it was posted. */
+  posted: boolean;
+  results: BulkItemResult[];
+}
+
+/**
+ * What became of a bulk request: its items' results, or a refusal of the whole request
+ * (locked user, wrong PIN, reused idempotency key).
+ */
+export type BulkOutcome =
+  | (StoredBulkOutcome & { replayed: boolean })
+  | { ok: false; error: Refusal; replayed: boolean };
 
 /** Tellers and admins reserve money on an account (src/ledger/commands/hold-place.ts). */
 export interface HoldPlaceCommand extends CommandBase {
@@ -92,6 +139,12 @@ export interface PaymentCommand extends CommandBase {
   expiresAt: string;
   beneficiary: { name: string; bankCode: string; accountNumber: string };
   reference: string | null;
+  /**
+   * Set for a run of a standing order to another bank, whose PIN was checked when the
+   * customer created the order (src/standing-orders/): the run needs no PIN. Every other
+   * rule (locked user, ownership, frozen account, funds, daily limits) applies.
+   */
+  preAuthorisedBy?: { standingOrderId: string };
 }
 
 /**
@@ -146,6 +199,8 @@ export interface Refusal {
   code: ErrorCode;
   message: string;
   field?: string;
+  /** For INVALID_PIN: wrong PINs the user may still enter before being locked. */
+  attemptsLeft?: number;
 }
 
 /** Kept under this name for callers that knew it before the write path was split up. */
@@ -153,6 +208,16 @@ export type OutcomeError = Refusal;
 
 export function refuse(code: ErrorCode, message: string, field?: string): Refusal {
   return field === undefined ? { code, message } : { code, message, field };
+}
+
+/** The error a refusal becomes when a service reports it to its caller. */
+export function refusalError(refusal: Refusal): CorebankError {
+  return new CorebankError(
+    refusal.code,
+    refusal.message,
+    refusal.field,
+    refusal.attemptsLeft === undefined ? undefined : { attemptsLeft: refusal.attemptsLeft },
+  );
 }
 
 export function isRefusal(value: object): value is Refusal {
@@ -270,7 +335,12 @@ export interface BatchState {
   /** Every account the batch's commands declared, locked (ascending id). */
   accounts: Map<string, LockedAccount>;
   entries: PlannedEntry[];
-  keysToStore: Array<{ userId: string; key: string; requestHash: string; outcome: StoredOutcome }>;
+  keysToStore: Array<{
+    userId: string;
+    key: string;
+    requestHash: string;
+    outcome: StoredOutcome | StoredBulkOutcome;
+  }>;
   pinStates: Map<string, PinState>;
   audit: AuditEvent[];
   /** See `ExtraWrite`: where a command kind's own rows go. */

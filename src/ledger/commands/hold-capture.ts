@@ -1,3 +1,4 @@
+import { holdChanged } from '../../events/event-data.ts';
 import { closeHold, settlementAccountNumber, toHoldView } from '../../holds/holds-repository.ts';
 import { formatMinor } from '../../money/money.ts';
 import { clearingAccountNumber, finishPayment } from '../../payments/payments-repository.ts';
@@ -5,6 +6,7 @@ import { LedgerInvariantError } from '../persist.ts';
 import { destinationAccepts, sufficientFunds } from '../rules.ts';
 import { type CommandKind, type HoldCaptureCommand, isRefusal, refuse } from './command.ts';
 import { pendingHold, staffOnly } from './hold-rules.ts';
+import { paymentEventOf } from './payment-event.ts';
 
 /** Where a capture goes: the named account, the clearing account (payments), or settlement. */
 function destinationOf(command: HoldCaptureCommand): string {
@@ -67,6 +69,13 @@ export const holdCapture: CommandKind<HoldCaptureCommand> = {
         now,
       });
       if (rows !== 1n) throw new LedgerInvariantError(`hold ${hold.id}: captured ${rows} rows`);
+      batch.events.push(
+        holdChanged('hold.captured', toHoldView(hold, batch.now), {
+          actorUserId: command.actor.userId,
+          transactionId,
+          ...(command.forPayment === undefined ? {} : { paymentId: command.forPayment.paymentId }),
+        }),
+      );
       const payment = command.forPayment;
       if (payment !== undefined) {
         const changed = await finishPayment(trx, {
@@ -79,6 +88,7 @@ export const holdCapture: CommandKind<HoldCaptureCommand> = {
         if (changed !== 1n) {
           throw new LedgerInvariantError(`payment ${payment.paymentId}: changed ${changed} rows`);
         }
+        batch.events.push(await paymentEventOf(trx, payment.paymentId));
       }
     });
     return {

@@ -1,3 +1,4 @@
+import { holdChanged } from '../../events/event-data.ts';
 import { insertHold, toHoldView } from '../../holds/holds-repository.ts';
 import { LedgerInvariantError } from '../persist.ts';
 import { currencyMatches, notFrozen, sufficientFunds } from '../rules.ts';
@@ -41,6 +42,11 @@ export const holdPlace: CommandKind<HoldPlaceCommand> = {
     batch.extraWrites.push(async ({ trx }) => {
       const rows = await insertHold(trx, { ...hold, createdBy: command.actor.userId });
       if (rows !== 1n) throw new LedgerInvariantError(`hold ${hold.id}: inserted ${rows} rows`);
+      batch.events.push(
+        holdChanged('hold.created', toHoldView(hold, batch.now), {
+          actorUserId: command.actor.userId,
+        }),
+      );
     });
     return { postings: [], hold: toHoldView(hold, batch.now) };
   },

@@ -1,9 +1,11 @@
+import { holdChanged } from '../../events/event-data.ts';
 import { closeHold, toHoldView } from '../../holds/holds-repository.ts';
 import { finishPayment } from '../../payments/payments-repository.ts';
 import { LedgerInvariantError } from '../persist.ts';
 import type { CommandKind, HoldVoidCommand } from './command.ts';
 import { isRefusal } from './command.ts';
 import { pendingHold, staffOnly } from './hold-rules.ts';
+import { paymentEventOf } from './payment-event.ts';
 
 /** Releases a pending hold: the money is available again, nothing is posted. */
 export const holdVoid: CommandKind<HoldVoidCommand> = {
@@ -23,6 +25,12 @@ export const holdVoid: CommandKind<HoldVoidCommand> = {
     batch.extraWrites.push(async ({ trx, now }) => {
       const rows = await closeHold(trx, { id: hold.id, status: 'voided', now });
       if (rows !== 1n) throw new LedgerInvariantError(`hold ${hold.id}: voided ${rows} rows`);
+      batch.events.push(
+        holdChanged('hold.voided', toHoldView(hold, batch.now), {
+          actorUserId: command.actor.userId,
+          ...(command.forPayment === undefined ? {} : { paymentId: command.forPayment.paymentId }),
+        }),
+      );
       const payment = command.forPayment;
       if (payment !== undefined) {
         const changed = await finishPayment(trx, {
@@ -35,6 +43,7 @@ export const holdVoid: CommandKind<HoldVoidCommand> = {
         if (changed !== 1n) {
           throw new LedgerInvariantError(`payment ${payment.paymentId}: changed ${changed} rows`);
         }
+        batch.events.push(await paymentEventOf(trx, payment.paymentId));
       }
     });
     return { postings: [], hold: toHoldView(hold, batch.now) };

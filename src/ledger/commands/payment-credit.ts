@@ -6,6 +6,7 @@ import {
 import { LedgerInvariantError } from '../persist.ts';
 import { currencyMatches, notFrozen } from '../rules.ts';
 import type { CommandKind, PaymentCreditCommand } from './command.ts';
+import { paymentEventOf } from './payment-event.ts';
 
 /**
  * A payment from another bank, credited to the named account from the bank's clearing
@@ -37,6 +38,7 @@ export const paymentCredit: CommandKind<PaymentCreditCommand> = {
           id: command.returnOf.paymentId,
           reason: command.returnOf.reason,
           networkPaymentId: command.networkPaymentId,
+          transactionId,
           now,
         });
         if (changed !== 1n) {
@@ -44,6 +46,7 @@ export const paymentCredit: CommandKind<PaymentCreditCommand> = {
             `payment ${command.returnOf.paymentId}: changed ${changed} rows`,
           );
         }
+        batch.events.push(await paymentEventOf(trx, command.returnOf.paymentId));
         return;
       }
       const rows = await insertPayment(trx, {
@@ -64,6 +67,7 @@ export const paymentCredit: CommandKind<PaymentCreditCommand> = {
       if (rows !== 1n) {
         throw new LedgerInvariantError(`payment ${command.paymentId}: inserted ${rows} rows`);
       }
+      batch.events.push(await paymentEventOf(trx, command.paymentId));
     });
     return [
       { account, direction: 'credit', amountMinor, counterparty: clearing },

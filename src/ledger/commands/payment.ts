@@ -1,8 +1,10 @@
+import { holdChanged } from '../../events/event-data.ts';
 import { insertHold, toHoldView } from '../../holds/holds-repository.ts';
 import { insertPayment } from '../../payments/payments-repository.ts';
 import { LedgerInvariantError } from '../persist.ts';
 import { currencyMatches, notFrozen, sufficientFunds } from '../rules.ts';
 import type { CommandKind, LockedHold, PaymentCommand } from './command.ts';
+import { paymentEventOf } from './payment-event.ts';
 
 /**
  * A customer pays someone at another bank: confirmed with the PIN, checked against the
@@ -58,6 +60,13 @@ export const payment: CommandKind<PaymentCommand> = {
       if (rows !== 1n) {
         throw new LedgerInvariantError(`payment ${command.paymentId}: inserted ${rows} rows`);
       }
+      batch.events.push(
+        holdChanged('hold.created', toHoldView(hold, batch.now), {
+          actorUserId: command.actor.userId,
+          paymentId: command.paymentId,
+        }),
+        await paymentEventOf(trx, command.paymentId),
+      );
     });
     return { postings: [], hold: toHoldView(hold, batch.now) };
   },

@@ -563,6 +563,7 @@ export interface paths {
               }>;
               holdId: string | null;
               transactionId: string | null;
+              returnTransactionId?: string;
               createdAt: string;
               updatedAt: string;
             }>;
@@ -639,6 +640,7 @@ export interface paths {
             }>;
             holdId: string | null;
             transactionId: string | null;
+            returnTransactionId?: string;
             createdAt: string;
             updatedAt: string;
           };
@@ -710,8 +712,12 @@ export interface paths {
             data: Array<{
               id: string;
               accountNumber: string;
-              toAccount: string;
-              beneficiary: null;
+              toAccount: string | null;
+              beneficiary: {
+                name: string;
+                bankCode: string;
+                accountNumber: string;
+              } | null;
               amount: string;
               currency: string;
               frequency: "daily" | "weekly" | "monthly";
@@ -760,7 +766,11 @@ export interface paths {
         content: {
           "application/json": {
             toAccount?: string;
-            beneficiary?: Record<string, unknown>;
+            beneficiary?: {
+              name: string;
+              bankCode: string;
+              accountNumber: string;
+            };
             amount: string;
             frequency: "daily" | "weekly" | "monthly";
             startDate: string;
@@ -777,8 +787,12 @@ export interface paths {
           "application/json": {
             id: string;
             accountNumber: string;
-            toAccount: string;
-            beneficiary: null;
+            toAccount: string | null;
+            beneficiary: {
+              name: string;
+              bankCode: string;
+              accountNumber: string;
+            } | null;
             amount: string;
             currency: string;
             frequency: "daily" | "weekly" | "monthly";
@@ -1622,7 +1636,7 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal" | "webhook.endpoint_created" | "webhook.endpoint_deleted" | "money.staff_hold_placed" | "money.staff_hold_captured" | "money.staff_hold_voided" | "money.reversal" | "limits.changed" | "approval.requested" | "approval.approved" | "approval.rejected";
+          action?: "auth.login" | "auth.logout" | "auth.refresh_reused" | "auth.password_changed" | "auth.password_reset_requested" | "auth.password_reset" | "auth.pin_changed" | "auth.mfa_enabled" | "auth.mfa_disabled" | "auth.mfa_recovery_codes_renewed" | "auth.session_ended" | "user.created" | "user.locked" | "user.unlocked" | "user.roles_changed" | "account.frozen" | "account.unfrozen" | "money.staff_deposit" | "money.staff_withdrawal" | "webhook.endpoint_created" | "webhook.endpoint_deleted" | "money.staff_hold_placed" | "money.staff_hold_captured" | "money.staff_hold_voided" | "money.reversal" | "limits.changed" | "approval.requested" | "approval.approved" | "approval.rejected";
           actor?: string;
           target?: string;
           outcome?: "success" | "failure" | "denied";
@@ -1690,6 +1704,40 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            date: string;
+            matched: number;
+            missingInLedger: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+            }>;
+            missingInNetwork: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+            }>;
+            amountMismatches: Array<{
+              kind: "payment" | "return";
+              paymentId: string | null;
+              networkPaymentId: string | null;
+              direction: "outbound" | "inbound";
+              amount: string;
+              currency: string;
+              networkAmount: string;
+            }>;
+          };
+        };
+        };
         400: {
           headers: { [name: string]: unknown };
           content: {
@@ -2950,6 +2998,7 @@ export interface paths {
             mfaEnabled: boolean;
             locked: boolean;
             createdAt: string;
+            pinAttemptsLeft: number;
           };
         };
         };
@@ -3183,6 +3232,68 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/api/v1/me/mfa/recovery-codes": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            password: string;
+            code: string;
+          };
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            recoveryCodes: Array<string>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        429: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
   "/api/v1/me/password": {
     get?: never;
     put?: never;
@@ -3287,7 +3398,113 @@ export interface paths {
     delete?: never;
     patch?: never;
   };
+  "/api/v1/me/sessions": {
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            data: Array<{
+              id: string;
+              createdAt: string;
+              lastUsedAt: string;
+              device: string;
+              ip: string | null;
+              current: boolean;
+            }>;
+          };
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/me/sessions/{sessionId}": {
+    get?: never;
+    put?: never;
+    post?: never;
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          sessionId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        204: {
+          headers: { [name: string]: unknown };
+          content: never;
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        404: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    patch?: never;
+  };
   "/api/v1/me/sessions/end-all": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        204: {
+          headers: { [name: string]: unknown };
+          content: never;
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/me/sessions/end-others": {
     get?: never;
     put?: never;
     post: {
@@ -3370,6 +3587,7 @@ export interface paths {
             }>;
             holdId: string | null;
             transactionId: string | null;
+            returnTransactionId?: string;
             createdAt: string;
             updatedAt: string;
           };
@@ -3576,6 +3794,7 @@ export interface paths {
               status: "done" | "failed";
               transactionId?: string;
               paymentId?: string;
+              paymentStatus?: string;
               reason?: string;
               detail?: string;
               ranAt: string | null;
@@ -3606,6 +3825,140 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    patch?: never;
+  };
+  "/api/v1/transfers/bulk": {
+    get?: never;
+    put?: never;
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          "idempotency-key"?: string;
+        };
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            pin: string;
+            atomic?: boolean;
+            transfers: Array<{
+              fromAccount: string;
+              toAccount: string;
+              amount: string;
+              description?: string;
+            }>;
+          };
+        };
+      };
+      responses: {
+        200: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            atomic: boolean;
+            postedCount: number;
+            refusedCount: number;
+            results: Array<{
+              index: number;
+              status: "posted" | "refused" | "skipped";
+              code?: string;
+              message?: string;
+              field?: string;
+              transaction?: {
+                id: string;
+                accountNumber: string;
+                type: "deposit" | "withdrawal" | "transfer_in" | "transfer_out";
+                direction: "credit" | "debit";
+                amount: string;
+                currency: string;
+                balanceAfter: string;
+                counterpartyAccount: string | null;
+                description: string | null;
+                createdAt: string;
+                reversalOf?: string;
+                reversedBy?: string;
+              };
+            }>;
+          };
+        };
+        };
+        400: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        401: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        403: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        409: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        413: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+        422: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": {
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            code: string;
+            field?: string;
+            instance?: string;
+            failures?: Array<{
+              index: number;
+              status: "posted" | "refused" | "skipped";
+              code?: string;
+              message?: string;
+              field?: string;
+              transaction?: {
+                id: string;
+                accountNumber: string;
+                type: "deposit" | "withdrawal" | "transfer_in" | "transfer_out";
+                direction: "credit" | "debit";
+                amount: string;
+                currency: string;
+                balanceAfter: string;
+                counterpartyAccount: string | null;
+                description: string | null;
+                createdAt: string;
+                reversalOf?: string;
+                reversedBy?: string;
+              };
+            }>;
+          };
+        };
+        };
+        423: {
+          headers: { [name: string]: unknown };
+          content: {
+          "application/json": components['schemas']["Problem"];
+        };
+        };
+      };
+    };
     delete?: never;
     patch?: never;
   };
@@ -3687,6 +4040,7 @@ export interface components {
       code: string;
       field?: string;
       instance?: string;
+      attemptsLeft?: number;
     };
   };
 }

@@ -3,6 +3,7 @@ import { accountNumberProblem, groupAccountNumber } from '../account-number';
 import { api, type Me, type Problem, problemOf } from '../api/client';
 import type { paths } from '../api/schema';
 import { typeLabel } from '../receipt';
+import { Link } from '../router';
 import {
   Empty,
   ErrorMessage,
@@ -35,7 +36,7 @@ export function AdminPage({ me }: { me: Me }) {
   const changed = () => setVersion((v) => v + 1);
   // Staff enrolled in two-step verification confirm each action with a current code.
   const [otp, setOtp] = useState('');
-  const needsOtp = isAdmin;
+  const needsOtp = isAdmin && me.mfaEnabled;
   const actionBody = () => (needsOtp && otp.trim() !== '' ? { otp: otp.trim() } : {});
   return (
     <>
@@ -58,14 +59,14 @@ export function AdminPage({ me }: { me: Me }) {
             inputMode="numeric"
             autoComplete="one-time-code"
             maxLength={6}
-            hint="Unlocking and freezing each need a current code from your authenticator app."
+            hint="Two-step verification is on for you: unlocking, freezing and asking for a reversal need a current code."
           />
         </section>
       ) : null}
       <StatsSection version={version} />
       <LockedUsers canAct={isAdmin} version={version} onChanged={changed} body={actionBody} />
       {isAdmin ? <FreezeSection onChanged={changed} body={actionBody} /> : null}
-      <TransactionMonitor />
+      <TransactionMonitor canReverse={isAdmin} onChanged={changed} body={actionBody} />
       <AuditLog version={version} />
     </>
   );
@@ -315,7 +316,17 @@ function FreezeSection({
   );
 }
 
-function TransactionMonitor() {
+type MonitorRow = AdminTransactions['data'][number];
+
+function TransactionMonitor({
+  canReverse,
+  onChanged,
+  body,
+}: {
+  canReverse: boolean;
+  onChanged: () => void;
+  body: () => { otp?: string };
+}) {
   const [account, setAccount] = useState('');
   const [type, setType] = useState('');
   const [minAmount, setMinAmount] = useState('');
@@ -323,6 +334,14 @@ function TransactionMonitor() {
   const [rows, setRows] = useState<AdminTransactions | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [cursors, setCursors] = useState<string[]>([]);
+  // Reversal from the monitor (issue #13): the admin picks a row, gives a reason, and a
+  // reversal approval is filed for a second admin to decide in the approval queue.
+  const [reversing, setReversing] = useState<MonitorRow | null>(null);
+  const [requested, setRequested] = useState<ReadonlySet<string>>(new Set());
+  const [reversed, setReversed] = useState<string | null>(null);
+  // A row of an entry that is a reversal, or was reversed, cannot be reversed (again).
+  const reversible = (t: MonitorRow) =>
+    t.reversalOf === undefined && t.reversedBy === undefined && !requested.has(t.id);
 
   const load = useCallback(
     async (cursor?: string) => {
@@ -406,22 +425,73 @@ function TransactionMonitor() {
                 <th scope="col" className="num">
                   Amount
                 </th>
+                {canReverse ? (
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                ) : null}
               </tr>
             </thead>
             <tbody>
               {rows.data.map((t) => (
-                <tr key={`${t.id}-${t.accountNumber}`}>
+                <tr key={`${t.id}-${t.accountNumber}`} data-transaction={t.id}>
                   <td data-label="Date">{formatDate(t.createdAt)}</td>
                   <td data-label="Account">{groupAccountNumber(t.accountNumber)}</td>
-                  <td data-label="Type">{typeLabel(t.type)}</td>
+                  <td data-label="Type">
+                    {typeLabel(t.type)}
+                    {t.reversalOf !== undefined ? (
+                      <div className="muted">reversal of {t.reversalOf}</div>
+                    ) : null}
+                    {t.reversedBy !== undefined ? (
+                      <div className="muted">reversed by {t.reversedBy}</div>
+                    ) : null}
+                  </td>
                   <td data-label="Description">{t.description ?? '—'}</td>
                   <td data-label="Amount" className="num">
                     <Money amount={t.amount} currency={t.currency} />
                   </td>
+                  {canReverse ? (
+                    <td data-label="Actions">
+                      {requested.has(t.id) ? (
+                        <span className="muted">Reversal requested</span>
+                      ) : reversible(t) ? (
+                        <button
+                          type="button"
+                          className="button button-secondary"
+                          aria-label={`Reverse transaction ${t.id}`}
+                          onClick={() => {
+                            setReversed(null);
+                            setReversing(t);
+                          }}
+                        >
+                          Reverse
+                        </button>
+                      ) : null}
+                    </td>
+                  ) : null}
                 </tr>
               ))}
             </tbody>
           </table>
+          {reversing !== null ? (
+            <ReversalForm
+              row={reversing}
+              body={body}
+              onCancel={() => setReversing(null)}
+              onRequested={() => {
+                setRequested((ids) => new Set([...ids, reversing.id]));
+                setReversed(reversing.id);
+                setReversing(null);
+                onChanged();
+              }}
+            />
+          ) : null}
+          {reversed !== null ? (
+            <Success>
+              Reversal of transaction {reversed} requested: it waits for a second admin in the{' '}
+              <Link to="/approvals">approval queue</Link>.
+            </Success>
+          ) : null}
           <div className="pager">
             <button
               type="button"
@@ -454,6 +524,75 @@ function TransactionMonitor() {
   );
 }
 
+/** Files a reversal approval for one monitor row; a second admin decides it. */
+function ReversalForm({
+  row,
+  body,
+  onCancel,
+  onRequested,
+}: {
+  row: MonitorRow;
+  body: () => { otp?: string };
+  onCancel: () => void;
+  onRequested: () => void;
+}) {
+  const [reason, setReason] = useState('');
+  const [reasonError, setReasonError] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (busy) return;
+    if (reason.trim() === '') {
+      setReasonError('Say why it is reversed: the second admin and the audit log see it.');
+      return;
+    }
+    setBusy(true);
+    setReasonError(null);
+    setProblem(null);
+    const { data, error, response } = await api.POST('/api/v1/admin/transactions/{id}/reversal', {
+      params: { path: { id: row.id } },
+      body: { reason: reason.trim(), ...body() },
+    });
+    setBusy(false);
+    if (data !== undefined) onRequested();
+    else setProblem(problemOf(error, response));
+  };
+  return (
+    <form
+      className="alert alert-warn confirm"
+      aria-labelledby="reverse-title"
+      data-testid="reversal-form"
+      onSubmit={(event) => void submit(event)}
+    >
+      <h3 id="reverse-title">Reverse transaction {row.id}</h3>
+      <p>
+        {typeLabel(row.type)} of <Money amount={row.amount} currency={row.currency} /> on account{' '}
+        {groupAccountNumber(row.accountNumber)}, {formatDate(row.createdAt)}. A mirroring entry is
+        posted only when a second admin approves it in the approval queue.
+      </p>
+      <Field
+        label="Reason for the reversal"
+        name="monitorReversalReason"
+        value={reason}
+        onChange={setReason}
+        maxLength={200}
+        error={reasonError}
+        required
+      />
+      <ErrorMessage problem={problem} />
+      <div className="actions">
+        <button type="button" className="button button-secondary" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="button button-danger" disabled={busy}>
+          Request reversal
+        </button>
+      </div>
+    </form>
+  );
+}
+
 const AUDIT_LABELS: Record<string, string> = {
   'auth.login': 'Sign-in',
   'auth.logout': 'Sign-out',
@@ -464,6 +603,11 @@ const AUDIT_LABELS: Record<string, string> = {
   'auth.pin_changed': 'PIN changed',
   'auth.mfa_enabled': 'Two-step turned on',
   'auth.mfa_disabled': 'Two-step turned off',
+  'auth.mfa_recovery_codes_renewed': 'New recovery codes made',
+  'auth.session_ended': 'Device signed out',
+  'money.staff_hold_placed': 'Hold placed by staff',
+  'money.staff_hold_captured': 'Hold captured by staff',
+  'money.staff_hold_voided': 'Hold released by staff',
   'user.created': 'User created',
   'user.locked': 'User locked',
   'user.unlocked': 'User unlocked',

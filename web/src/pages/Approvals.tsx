@@ -19,10 +19,12 @@ export function ApprovalsPage({ me }: { me: Me }) {
   const [problem, setProblem] = useState<Problem | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [rejectReason, setRejectReason] = useState('');
-  // Every staff action is confirmed with a current code from the authenticator app (staff
-  // must have two-step verification on before any staff action).
+  // Admins enrolled in two-step verification (every staff member must be) confirm each
+  // request and decision with a current code from their app.
   const [otp, setOtp] = useState('');
-  const otpBody = () => (otp.trim() === '' ? {} : { otp: otp.trim() });
+  const needsOtp = isAdmin && me.mfaEnabled;
+  const otpBody = (): { otp?: string } =>
+    needsOtp && otp.trim() !== '' ? { otp: otp.trim() } : {};
 
   const load = useCallback(async () => {
     const query = status === '' ? {} : { status: status as 'pending' };
@@ -65,18 +67,18 @@ export function ApprovalsPage({ me }: { me: Me }) {
         <h1>Approvals</h1>
         <p className="muted">A second person decides what one person asked for.</p>
       </div>
-      {isAdmin ? (
-        <section className="card" aria-labelledby="otp-title">
-          <h2 id="otp-title">Confirm actions</h2>
+      {needsOtp ? (
+        <section className="card" aria-labelledby="approvals-otp-title">
+          <h2 id="approvals-otp-title">Confirm actions</h2>
           <Field
             label="Code from your authenticator app"
-            name="staffOtp"
+            name="approvalsOtp"
             value={otp}
             onChange={setOtp}
             inputMode="numeric"
             autoComplete="one-time-code"
             maxLength={6}
-            hint="Requesting, approving and rejecting each need a current code."
+            hint="Requests, approvals and rejections each need a current code."
           />
         </section>
       ) : null}

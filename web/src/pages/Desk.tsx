@@ -9,6 +9,7 @@ import {
   problemOf,
   type Transaction,
 } from '../api/client';
+import type { paths } from '../api/schema';
 import { amountProblem } from '../money';
 import { Receipt, typeLabel } from '../receipt';
 import { useQuery } from '../router';
@@ -21,7 +22,10 @@ import {
   formatDate,
   Loading,
   Money,
+  messageOf,
   plural,
+  Select,
+  Success,
   useFocusFirstError,
 } from '../ui';
 import { type Errors, errorsOf } from '../validation';
@@ -218,7 +222,7 @@ function AccountPanel(props: {
             <Money amount={account.balance} currency={account.currency} />
           </dd>
           <dt>Available</dt>
-          <dd>
+          <dd data-testid="available">
             <Money amount={account.availableBalance} currency={account.currency} />
           </dd>
           <dt>Status</dt>
@@ -255,6 +259,7 @@ function AccountPanel(props: {
           onDone={reload}
         />
       ) : null}
+      <HoldsSection account={account} canAct={props.canAct} onChanged={reload} />
     </div>
   );
 }
@@ -377,5 +382,296 @@ function CashForm(props: {
         <Receipt transaction={done} holder={props.holderName} handledBy={props.staffName} />
       ) : null}
     </section>
+  );
+}
+
+type Hold =
+  paths['/api/v1/holds/{holdId}']['get']['responses']['200']['content']['application/json'];
+
+const HOLD_EXPIRY: Array<{ value: string; label: string }> = [
+  { value: '3600', label: '1 hour' },
+  { value: '86400', label: '1 day' },
+  { value: '604800', label: '7 days' },
+  { value: '2592000', label: '30 days' },
+];
+
+/**
+ * Holds at the desk: money reserved on the account (a cheque waiting to clear, a card
+ * authorisation taken by phone). The teller places one, and later captures it (the money
+ * goes to the bank's settlement account) or releases it. Each action is audited by the
+ * server; auditors see the list only.
+ */
+function HoldsSection(props: {
+  account: Account;
+  canAct: boolean;
+  onChanged: () => Promise<void>;
+}) {
+  const { account } = props;
+  const [holds, setHolds] = useState<Hold[] | null>(null);
+  const [loadProblem, setLoadProblem] = useState<Problem | null>(null);
+  const [amount, setAmount] = useState('');
+  const [description, setDescription] = useState('');
+  const [expiry, setExpiry] = useState('604800');
+  const [errors, setErrors] = useState<Errors>({});
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  const [key, setKey] = useState(idempotencyKey);
+  const form = useRef<HTMLFormElement>(null);
+  useFocusFirstError(form, attempt);
+
+  const load = useCallback(async () => {
+    const { data, error, response } = await api.GET('/api/v1/accounts/{accountNumber}/holds', {
+      params: {
+        path: { accountNumber: account.accountNumber },
+        query: { status: 'pending', limit: 50 },
+      },
+    });
+    if (data !== undefined) {
+      setHolds(data.data);
+      setLoadProblem(null);
+    } else setLoadProblem(problemOf(error, response));
+  }, [account.accountNumber]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function afterAction(message: string) {
+    setNotice(message);
+    await Promise.all([load(), props.onChanged()]);
+  }
+
+  async function place(event: FormEvent) {
+    event.preventDefault();
+    setProblem(null);
+    setNotice(null);
+    const found = errorsOf({ holdAmount: amountProblem(amount, account.currency) });
+    setErrors(found);
+    setAttempt((n) => n + 1);
+    if (Object.keys(found).length > 0) return;
+    setBusy(true);
+    try {
+      const { data, error, response } = await api.POST('/api/v1/accounts/{accountNumber}/holds', {
+        params: {
+          path: { accountNumber: account.accountNumber },
+          header: { 'idempotency-key': key },
+        },
+        body: {
+          amount: amount.trim(),
+          expiresInSeconds: Number(expiry),
+          ...(description.trim() ? { description: description.trim() } : {}),
+        },
+      });
+      setKey(idempotencyKey());
+      if (data !== undefined) {
+        setAmount('');
+        setDescription('');
+        await afterAction(`Hold placed until ${formatDate(data.expiresAt)}.`);
+      } else {
+        const refused = problemOf(error, response);
+        if (refused.code === 'INSUFFICIENT_FUNDS') refused.field = 'body.holdAmount';
+        if (fieldOf(refused) === 'amount') refused.field = 'body.holdAmount';
+        setProblem(refused);
+        setAttempt((n) => n + 1);
+      }
+    } catch (error) {
+      setProblem(problemOf(error));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const field = fieldOf(problem);
+  return (
+    <section className="card" aria-labelledby="holds-title">
+      <h2 id="holds-title">Holds</h2>
+      <p className="muted">
+        A hold keeps money in the account but stops it being spent, until it is captured, released
+        or expires.
+      </p>
+      {notice !== null ? <Success>{notice}</Success> : null}
+      <ErrorMessage problem={loadProblem} />
+      {holds === null && loadProblem === null ? <Loading what="holds" /> : null}
+      {holds !== null && holds.length === 0 ? <Empty>No pending holds.</Empty> : null}
+      {holds !== null && holds.length > 0 ? (
+        <ul className="hold-list" aria-label="Pending holds">
+          {holds.map((hold) => (
+            <HoldRow
+              key={hold.id}
+              hold={hold}
+              canAct={props.canAct}
+              onDone={(message) => afterAction(message)}
+            />
+          ))}
+        </ul>
+      ) : null}
+      {props.canAct ? (
+        <form ref={form} onSubmit={place} noValidate className="hold-form">
+          <h3>Place a hold</h3>
+          <Field
+            label={`Hold amount (${account.currency})`}
+            name="holdAmount"
+            value={amount}
+            onChange={setAmount}
+            inputMode="decimal"
+            placeholder="0.00"
+            error={fieldMessage('holdAmount', errors.holdAmount, problem)}
+            required
+          />
+          <Field
+            label="Reason (optional)"
+            name="holdDescription"
+            value={description}
+            onChange={setDescription}
+            maxLength={140}
+            hint="For example: cheque 1042 waiting to clear."
+          />
+          <Select
+            label="Release automatically after"
+            name="holdExpiry"
+            value={expiry}
+            onChange={setExpiry}
+            options={HOLD_EXPIRY}
+          />
+          <ErrorMessage problem={field === 'holdAmount' ? null : problem} />
+          <button type="submit" className="button" disabled={busy}>
+            {busy ? 'Working…' : 'Place hold'}
+          </button>
+        </form>
+      ) : null}
+    </section>
+  );
+}
+
+/** One pending hold with its two actions, each confirmed before it is sent. */
+function HoldRow(props: {
+  hold: Hold;
+  canAct: boolean;
+  onDone: (message: string) => Promise<void>;
+}) {
+  const { hold } = props;
+  const [mode, setMode] = useState<'idle' | 'capture' | 'release'>('idle');
+  const [amount, setAmount] = useState(hold.amount);
+  const [error, setError] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [key, setKey] = useState(idempotencyKey);
+  const [attempt, setAttempt] = useState(0);
+  const row = useRef<HTMLLIElement>(null);
+  useFocusFirstError(row, attempt);
+
+  async function act() {
+    setProblem(null);
+    if (mode === 'capture') {
+      const wrong = amountProblem(amount, hold.currency);
+      setError(wrong);
+      setAttempt((n) => n + 1);
+      if (wrong !== null) return;
+    }
+    setBusy(true);
+    try {
+      const params = { path: { holdId: hold.id }, header: { 'idempotency-key': key } };
+      const result =
+        mode === 'capture'
+          ? await api.POST('/api/v1/holds/{holdId}/capture', {
+              params,
+              body: amount.trim() === hold.amount ? {} : { amount: amount.trim() },
+            })
+          : await api.POST('/api/v1/holds/{holdId}/void', { params });
+      setKey(idempotencyKey());
+      if (result.response.ok) {
+        setMode('idle');
+        await props.onDone(
+          mode === 'capture' ? 'Hold captured: the money has left the account.' : 'Hold released.',
+        );
+      } else {
+        setProblem(problemOf(result.error, result.response));
+        setAttempt((n) => n + 1);
+      }
+    } catch (failure) {
+      setProblem(problemOf(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const amountError =
+    error ?? (fieldOf(problem) === 'amount' && problem ? messageOf(problem) : undefined);
+  return (
+    <li ref={row} className="hold" data-hold={hold.id}>
+      <div className="hold-main">
+        <span className="hold-amount">
+          <Money amount={hold.amount} currency={hold.currency} />
+        </span>
+        <span>{hold.description ?? 'No reason given'}</span>
+        <span className="muted">
+          Placed {formatDate(hold.createdAt)} · releases {formatDate(hold.expiresAt)}
+        </span>
+      </div>
+      {props.canAct && mode === 'idle' ? (
+        <div className="actions">
+          <button
+            type="button"
+            className="button button-secondary button-small"
+            onClick={() => setMode('capture')}
+          >
+            Capture<span className="sr-only">{` the hold of ${hold.amount} ${hold.currency}`}</span>
+            …
+          </button>
+          <button
+            type="button"
+            className="button button-secondary button-small"
+            onClick={() => setMode('release')}
+          >
+            Release<span className="sr-only">{` the hold of ${hold.amount} ${hold.currency}`}</span>
+            …
+          </button>
+        </div>
+      ) : null}
+      {mode !== 'idle' ? (
+        <div className="hold-confirm">
+          {mode === 'capture' ? (
+            <Field
+              label={`Amount to capture (${hold.currency}); the rest is released`}
+              name="captureAmount"
+              value={amount}
+              onChange={setAmount}
+              inputMode="decimal"
+              error={amountError}
+            />
+          ) : (
+            <p>
+              Release the hold of <Money amount={hold.amount} currency={hold.currency} />? The money
+              becomes available again.
+            </p>
+          )}
+          <ErrorMessage problem={fieldOf(problem) === 'amount' ? null : problem} />
+          <div className="actions">
+            <button
+              type="button"
+              className="button button-secondary button-small"
+              onClick={() => {
+                setMode('idle');
+                setProblem(null);
+                setError(null);
+              }}
+            >
+              Keep it
+            </button>
+            <button
+              type="button"
+              className={
+                mode === 'capture' ? 'button button-small' : 'button button-danger button-small'
+              }
+              disabled={busy}
+              onClick={() => void act()}
+            >
+              {busy ? 'Working…' : mode === 'capture' ? 'Capture now' : 'Release hold'}
+            </button>
+          </div>
+        </div>
+      ) : null}
+    </li>
   );
 }

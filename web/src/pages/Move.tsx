@@ -1,6 +1,6 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { api, idempotencyKey, type Problem, problemOf, type Transaction } from '../api/client';
-import { accountLabel, useAccounts } from '../hooks';
+import { accountLabel, useAccounts, usePinAttemptsLeft } from '../hooks';
 import { amountProblem } from '../money';
 import { Receipt } from '../receipt';
 import {
@@ -11,6 +11,7 @@ import {
   Loading,
   Money,
   messageOf,
+  pinAttemptsHint,
   Select,
   Success,
   useFocusFirstError,
@@ -27,6 +28,7 @@ export function MovePage() {
   const [touched, setTouched] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [done, setDone] = useState<Transaction | null>(null);
+  const pinLeft = usePinAttemptsLeft(problem, done);
   const [busy, setBusy] = useState(false);
   const [attempt, setAttempt] = useState(0);
   const form = useRef<HTMLFormElement>(null);
@@ -155,6 +157,7 @@ export function MovePage() {
             inputMode="numeric"
             autoComplete="off"
             maxLength={6}
+            hint={pinAttemptsHint(pinLeft)}
             error={pinError ?? (field === 'pin' && problem ? messageOf(problem) : undefined)}
             required
           />

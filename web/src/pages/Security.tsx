@@ -1,12 +1,15 @@
 import QRCode from 'qrcode';
-import { type FormEvent, type ReactNode, useEffect, useRef, useState } from 'react';
+import { type FormEvent, type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { api, type Me, type Problem, problemOf, signOut, signOutEverywhere } from '../api/client';
+import type { paths } from '../api/schema';
 import { navigate } from '../router';
 import {
   ErrorMessage,
   Field,
   fieldMessage,
   fieldOf,
+  formatDate,
+  Loading,
   messageOf,
   Success,
   useFocusFirstError,
@@ -75,35 +78,7 @@ export function SecurityPage({
         <PinForm me={me} onChanged={onChanged} />
         <PasswordForm />
         <MfaSection me={me} onChanged={onChanged} />
-        <section className="card" aria-labelledby="signout-title">
-          <h2 id="signout-title">Sessions</h2>
-          <p className="muted">
-            A list of signed-in devices is not available yet. Sign out here ends this session. Sign
-            out everywhere ends every session of yours, on every device, including this one.
-          </p>
-          <div className="actions">
-            <button
-              type="button"
-              className="button button-secondary"
-              onClick={async () => {
-                await signOut();
-                navigate('/login');
-              }}
-            >
-              Sign out
-            </button>
-            <button
-              type="button"
-              className="button button-secondary"
-              onClick={async () => {
-                await signOutEverywhere();
-                navigate('/login');
-              }}
-            >
-              Sign out everywhere
-            </button>
-          </div>
-        </section>
+        <DevicesSection />
       </div>
     </>
   );
@@ -258,6 +233,8 @@ function QrCanvas({ text }: { text: string }) {
  * them" removes them. (They are no more exposed there than on the screen.)
  */
 const RECOVERY_KEY = 'corebank.recoveryCodes';
+/** Set beside the codes when they replaced an earlier set (not a first enrolment). */
+const RECOVERY_RENEWED_KEY = 'corebank.recoveryCodesRenewed';
 
 function storedRecoveryCodes(): string[] | null {
   try {
@@ -269,7 +246,38 @@ function storedRecoveryCodes(): string[] | null {
   }
 }
 
-function RecoveryCodes({ codes, onSaved }: { codes: string[]; onSaved: () => void }) {
+function storedRenewed(): boolean {
+  try {
+    return sessionStorage.getItem(RECOVERY_RENEWED_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function storeRecoveryCodes(codes: string[] | null, renewed: boolean): void {
+  try {
+    if (codes === null) {
+      sessionStorage.removeItem(RECOVERY_KEY);
+      sessionStorage.removeItem(RECOVERY_RENEWED_KEY);
+      return;
+    }
+    sessionStorage.setItem(RECOVERY_KEY, JSON.stringify(codes));
+    if (renewed) sessionStorage.setItem(RECOVERY_RENEWED_KEY, '1');
+    else sessionStorage.removeItem(RECOVERY_RENEWED_KEY);
+  } catch {
+    // Without storage the codes still show; only a reload would lose them.
+  }
+}
+
+function RecoveryCodes({
+  codes,
+  onSaved,
+  renewed,
+}: {
+  codes: string[];
+  onSaved: () => void;
+  renewed: boolean;
+}) {
   const [saved, setSaved] = useState(false);
   const [copied, setCopied] = useState<string | null>(null);
   const text = `Corebank recovery codes (each works once)\n${codes.join('\n')}\n`;
@@ -293,7 +301,11 @@ function RecoveryCodes({ codes, onSaved }: { codes: string[]; onSaved: () => voi
   }
   return (
     <div className="recovery">
-      <Success>Two-step verification is on.</Success>
+      <Success>
+        {renewed
+          ? 'New recovery codes are ready. Your earlier codes no longer work.'
+          : 'Two-step verification is on.'}
+      </Success>
       <p>
         Save these recovery codes somewhere safe. Each works once, in place of a code from your app,
         if you lose your phone. They are not shown again.
@@ -334,6 +346,8 @@ function MfaSection({ me, onChanged }: { me: Me; onChanged: () => Promise<void> 
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
   const [recovery, setRecovery] = useState<string[] | null>(storedRecoveryCodes);
+  const [renewed, setRenewed] = useState(storedRenewed);
+  const [renewing, setRenewing] = useState(false);
   const [errors, setErrors] = useState<Errors>({});
   const [problem, setProblem] = useState<Problem | null>(null);
   const [busy, setBusy] = useState(false);
@@ -381,15 +395,39 @@ function MfaSection({ me, onChanged }: { me: Me; onChanged: () => Promise<void> 
         body: { code: code.trim() },
       });
       if (data !== undefined) {
-        try {
-          sessionStorage.setItem(RECOVERY_KEY, JSON.stringify(data.recoveryCodes));
-        } catch {
-          // Without storage the codes still show; only a reload would lose them.
-        }
+        storeRecoveryCodes(data.recoveryCodes, false);
         setRecovery(data.recoveryCodes);
+        setRenewed(false);
         setEnrolment(null);
         setCode('');
         await onChanged();
+      } else refused(error, response);
+    } finally {
+      setBusy(false);
+    }
+  }
+  async function renew(event: FormEvent) {
+    event.preventDefault();
+    if (
+      !check({
+        mfaPassword: requiredProblem(password, 'your password'),
+        code: totpProblem(code),
+      })
+    ) {
+      return;
+    }
+    setBusy(true);
+    try {
+      const { data, error, response } = await api.POST('/api/v1/me/mfa/recovery-codes', {
+        body: { password, code: code.trim() },
+      });
+      if (data !== undefined) {
+        storeRecoveryCodes(data.recoveryCodes, true);
+        setRecovery(data.recoveryCodes);
+        setRenewed(true);
+        setRenewing(false);
+        setPassword('');
+        setCode('');
       } else refused(error, response);
     } finally {
       setBusy(false);
@@ -432,11 +470,57 @@ function MfaSection({ me, onChanged }: { me: Me; onChanged: () => Promise<void> 
     body = (
       <RecoveryCodes
         codes={recovery}
+        renewed={renewed}
         onSaved={() => {
-          sessionStorage.removeItem(RECOVERY_KEY);
+          storeRecoveryCodes(null, false);
           setRecovery(null);
         }}
       />
+    );
+  } else if (me.mfaEnabled && renewing) {
+    body = (
+      <form ref={form} onSubmit={renew} noValidate>
+        <p>
+          New recovery codes replace all of your current ones, used or not. Confirm with your
+          password and a code from your authenticator app.
+        </p>
+        <Field
+          label="Your password"
+          name="mfaPassword"
+          type="password"
+          value={password}
+          onChange={setPassword}
+          autoComplete="current-password"
+          error={passwordError}
+        />
+        <Field
+          label="6-digit code from your app"
+          name="code"
+          value={code}
+          onChange={setCode}
+          inputMode="numeric"
+          autoComplete="one-time-code"
+          maxLength={6}
+          error={codeError}
+        />
+        <ErrorMessage problem={general} />
+        <div className="actions">
+          <button
+            type="button"
+            className="button button-secondary"
+            onClick={() => {
+              setRenewing(false);
+              setProblem(null);
+              setErrors({});
+            }}
+          >
+            Cancel
+          </button>
+          <button type="submit" className="button" disabled={busy}>
+            Make new codes
+          </button>
+        </div>
+      </form>
     );
   } else if (me.mfaEnabled && !turningOff) {
     body = (
@@ -446,15 +530,24 @@ function MfaSection({ me, onChanged }: { me: Me; onChanged: () => Promise<void> 
           app.
         </p>
         <p className="muted">
-          New recovery codes cannot be made yet: turn two-step off and on again to get a fresh set.
+          Lost your recovery codes, or used some? Make a new set; the old ones stop working.
         </p>
-        <button
-          type="button"
-          className="button button-secondary"
-          onClick={() => setTurningOff(true)}
-        >
-          Turn two-step verification off
-        </button>
+        <div className="actions">
+          <button
+            type="button"
+            className="button button-secondary"
+            onClick={() => setRenewing(true)}
+          >
+            Make new recovery codes
+          </button>
+          <button
+            type="button"
+            className="button button-secondary"
+            onClick={() => setTurningOff(true)}
+          >
+            Turn two-step verification off
+          </button>
+        </div>
       </>
     );
   } else if (me.mfaEnabled) {
@@ -542,6 +635,123 @@ function MfaSection({ me, onChanged }: { me: Me; onChanged: () => Promise<void> 
     <section className="card" aria-labelledby="mfa-title">
       <h2 id="mfa-title">Two-step verification</h2>
       {body}
+    </section>
+  );
+}
+
+type Device =
+  paths['/api/v1/me/sessions']['get']['responses']['200']['content']['application/json']['data'][number];
+
+/**
+ * Signed-in devices: every login that can still be refreshed, this one marked. Signing a
+ * device out ends its tokens at once; the list is read again after every action.
+ */
+function DevicesSection() {
+  const [devices, setDevices] = useState<Device[] | null>(null);
+  const [loadProblem, setLoadProblem] = useState<Problem | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const action = useAction();
+
+  const load = useCallback(async () => {
+    const { data, error, response } = await api.GET('/api/v1/me/sessions');
+    if (data !== undefined) {
+      setDevices(data.data);
+      setLoadProblem(null);
+    } else setLoadProblem(problemOf(error, response));
+  }, []);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function endOne(device: Device) {
+    setNotice(null);
+    const ok = await action.run(() =>
+      api.DELETE('/api/v1/me/sessions/{sessionId}', {
+        params: { path: { sessionId: device.id } },
+      }),
+    );
+    // The list is read again first, so the notice never stands beside a stale list.
+    await load();
+    if (ok) setNotice(`${device.device} is signed out.`);
+  }
+  async function endOthers() {
+    setNotice(null);
+    const ok = await action.run(() => api.POST('/api/v1/me/sessions/end-others', {}));
+    await load();
+    if (ok) setNotice('Every other device is signed out.');
+  }
+
+  const others = devices?.filter((d) => !d.current) ?? [];
+  return (
+    <section className="card" aria-labelledby="devices-title">
+      <h2 id="devices-title">Signed-in devices</h2>
+      <p className="muted">
+        Each sign-in of yours that is still active. Sign out any you do not recognise, and change
+        your password if one looks wrong.
+      </p>
+      <ErrorMessage problem={loadProblem ?? action.problem} />
+      {notice !== null ? <Success>{notice}</Success> : null}
+      {devices === null && loadProblem === null ? <Loading what="your devices" /> : null}
+      {devices !== null ? (
+        <ul className="device-list" aria-label="Signed-in devices">
+          {devices.map((device) => (
+            <li key={device.id} className="device" data-current={device.current}>
+              <div className="device-main">
+                <strong>{device.device}</strong>{' '}
+                {device.current ? <span className="badge badge-ok">This device</span> : null}
+                <span className="muted device-facts">
+                  Signed in {formatDate(device.createdAt)} · last active{' '}
+                  {formatDate(device.lastUsedAt)}
+                  {device.ip !== null ? ` · ${device.ip}` : ''}
+                </span>
+              </div>
+              {device.current ? null : (
+                <button
+                  type="button"
+                  className="button button-secondary button-small"
+                  disabled={action.busy}
+                  aria-label={`Sign out ${device.device}, signed in ${formatDate(device.createdAt)}`}
+                  onClick={() => void endOne(device)}
+                >
+                  Sign out
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <div className="actions">
+        {others.length > 0 ? (
+          <button
+            type="button"
+            className="button button-secondary"
+            disabled={action.busy}
+            onClick={() => void endOthers()}
+          >
+            Sign out all other devices
+          </button>
+        ) : null}
+        <button
+          type="button"
+          className="button button-secondary"
+          onClick={async () => {
+            await signOut();
+            navigate('/login');
+          }}
+        >
+          Sign out of this device
+        </button>
+        <button
+          type="button"
+          className="button button-secondary"
+          onClick={async () => {
+            await signOutEverywhere();
+            navigate('/login');
+          }}
+        >
+          Sign out everywhere
+        </button>
+      </div>
     </section>
   );
 }

@@ -4,6 +4,7 @@ import { api, type Problem, problemOf, type Transaction } from '../api/client';
 import { accountLabel, useAccounts } from '../hooks';
 import { useQuery } from '../router';
 import { Empty, ErrorMessage, Field, formatDate, Loading, Money, plural, Select } from '../ui';
+import { usePaymentNotes } from './Payments';
 
 const PAGE_SIZE = 20;
 /** At most this many API pages of 100 are read for one account (10,000 movements). */
@@ -86,6 +87,8 @@ export function TransactionsPage() {
     fromDate !== '' && toDate !== '' && fromDate > toDate
       ? 'The from date is after the to date. Choose a from date on or before the to date.'
       : null;
+  // Payments with other banks: the list names the other side and says "Payment in".
+  const paymentNotes = usePaymentNotes(accountNumber);
   const [history, setHistory] = useState<Transaction[] | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
 
@@ -213,6 +216,9 @@ export function TransactionsPage() {
                     ) : (
                       <span className="muted">{TYPE_LABELS[t.type] ?? t.type}</span>
                     )}
+                    {paymentNotes.has(t.id) ? (
+                      <span className="tx-counterparty">{paymentNotes.get(t.id)?.text}</span>
+                    ) : null}
                     {t.counterpartyAccount ? (
                       <span className="tx-counterparty">
                         {t.direction === 'debit' ? 'To' : 'From'}{' '}
@@ -221,7 +227,7 @@ export function TransactionsPage() {
                     ) : null}
                   </td>
                   <td data-label="Type" className="tx-type">
-                    {TYPE_LABELS[t.type] ?? t.type}
+                    {paymentNotes.get(t.id)?.type ?? TYPE_LABELS[t.type] ?? t.type}
                   </td>
                   <td
                     data-label="Amount"

@@ -1,7 +1,7 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { accountNumberProblem, groupAccountNumber } from '../account-number';
 import { api, idempotencyKey, type Problem, problemOf, type Transaction } from '../api/client';
-import { accountLabel, useAccounts } from '../hooks';
+import { accountLabel, useAccounts, usePinAttemptsLeft } from '../hooks';
 import { amountProblem, decimalsOf, fromMinor, toMinor } from '../money';
 import { Receipt } from '../receipt';
 import { Link, useQuery } from '../router';
@@ -14,6 +14,7 @@ import {
   Loading,
   Money,
   messageOf,
+  pinAttemptsHint,
   Select,
   useFocusFirstError,
 } from '../ui';
@@ -49,6 +50,7 @@ export function TransferPage() {
   const [errors, setErrors] = useState<Errors>({});
   const [problem, setProblem] = useState<Problem | null>(null);
   const [result, setResult] = useState<Transaction | null>(null);
+  const pinLeft = usePinAttemptsLeft(problem, result);
   const [holder, setHolder] = useState<Holder | null>(null);
   const [holderProblem, setHolderProblem] = useState<Problem | null>(null);
   const [recent, setRecent] = useState<string[]>([]);
@@ -441,6 +443,7 @@ export function TransferPage() {
                 inputMode="numeric"
                 autoComplete="off"
                 maxLength={6}
+                hint={pinAttemptsHint(pinLeft)}
                 error={fieldMessage('pin', errors.pin, problem)}
                 required
               />
