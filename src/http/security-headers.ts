@@ -29,7 +29,7 @@ const HSTS_MAX_AGE_SECONDS = 31_536_000;
 
 /**
  * The core headers as plain values, for answers Fastify gives before any hook runs (a
- * malformed URL): helmet never sees those, so they set these themselves.
+ * malformed URL): no header hook runs for those, so they set these themselves.
  */
 export const BASELINE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CSP_HEADER,

@@ -233,7 +233,7 @@ export function registerEntryAdmission(
       );
       const text = JSON.stringify(body);
       // Written straight to the socket: under overload the refusal must cost as little as
-      // possible, so no later hook (helmet, metrics, serialisation) runs for it, and the
+      // possible, so no later hook (security headers, metrics, serialisation) runs for it, and the
       // security headers those would add are set here.
       reply.hijack();
       reply.raw.writeHead(503, {
