@@ -390,7 +390,13 @@ for (const engine of ENGINES) {
       return t.request<{ id: string; status: string; code?: string }>(
         'POST',
         `/api/v1/admin/approvals/${id}/${verb}`,
-        { token: by.token, ...(verb === 'reject' ? { body: { reason: 'not so' } } : {}) },
+        {
+          token: by.token,
+          body: {
+            otp: await t.staffOtp(by),
+            ...(verb === 'reject' ? { reason: 'not so' } : {}),
+          },
+        },
       );
     }
 
@@ -447,7 +453,7 @@ for (const engine of ENGINES) {
       const reversal = await t.request<{ id: string }>(
         'POST',
         `/api/v1/admin/transactions/${capture.body.id}/reversal`,
-        { token: admin.token, body: { reason: 'posted in error' } },
+        { token: admin.token, body: { reason: 'posted in error', otp: await t.staffOtp(admin) } },
       );
       assert.equal(reversal.status, 202, JSON.stringify(reversal.body));
       assert.equal((await decide(admin2, reversal.body.id, 'reject')).status, 200);
@@ -585,7 +591,7 @@ for (const engine of ENGINES) {
       const reversal = await t.request<{ id: string }>(
         'POST',
         `/api/v1/admin/transactions/${String(moved.body.id)}/reversal`,
-        { token: admin.token, body: { reason: 'posted in error' } },
+        { token: admin.token, body: { reason: 'posted in error', otp: await t.staffOtp(admin) } },
       );
       assert.equal(reversal.status, 202);
       const received = await networkEvent('payment.received', inbound(account, 'in-twice'));
