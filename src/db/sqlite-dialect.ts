@@ -12,7 +12,6 @@ import {
   SqliteAdapter,
   SqliteIntrospector,
   SqliteQueryCompiler,
-  type Transaction,
 } from 'kysely';
 
 /**
@@ -46,12 +45,6 @@ class NodeSqliteConnection implements DatabaseConnection {
 
   constructor(database: DatabaseSync) {
     this.#database = database;
-  }
-
-  /** The cached prepared statement of `sql`, for a transaction in progress (`sqliteStatement`). */
-  preparedInTransaction(sql: string): StatementSync {
-    if (!this.#database.isTransaction) throw new Error('no SQLite transaction is in progress');
-    return this.#prepare(sql).statement;
   }
 
   #prepare(sql: string): CachedStatement {
@@ -133,11 +126,6 @@ class NodeSqliteDriver implements Driver {
     this.#connection = new NodeSqliteConnection(database);
   }
 
-  /** The open connection, for `sqliteStatement`; undefined before `init` and after `destroy`. */
-  get connection(): NodeSqliteConnection | undefined {
-    return this.#connection;
-  }
-
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.#mutex.lock();
     if (this.#connection === undefined) throw new Error('node:sqlite driver is not initialised');
@@ -171,44 +159,15 @@ class NodeSqliteDriver implements Driver {
   }
 }
 
-/** SQLite's adapter, carrying the way back to its driver for `sqliteStatement`. */
-class NodeSqliteAdapter extends SqliteAdapter {
-  readonly driver: () => NodeSqliteDriver | undefined;
-
-  constructor(driver: () => NodeSqliteDriver | undefined) {
-    super();
-    this.driver = driver;
-  }
-}
-
-/**
- * A hand-written statement of the hot money path (issue #17), prepared once per database
- * handle and cached with the others, so no SQL is built per batch. Undefined when `trx` is
- * not on this dialect (PostgreSQL): the caller then builds its SQL with Kysely.
- *
- * Only inside a transaction, and only while `trx` is running: the statement runs directly
- * on the one connection, which the transaction holds until it ends, so it is part of it.
- */
-export function sqliteStatement<DB>(trx: Transaction<DB>, sql: string): StatementSync | undefined {
-  // Kysely's own `sql` templates reach the dialect through the same executor.
-  const adapter = trx.getExecutor().adapter;
-  if (!(adapter instanceof NodeSqliteAdapter)) return undefined;
-  const connection = adapter.driver()?.connection;
-  if (connection === undefined) throw new Error('node:sqlite driver is not initialised');
-  return connection.preparedInTransaction(sql);
-}
-
 export class NodeSqliteDialect implements Dialect {
   readonly #options: NodeSqliteOptions;
-  #driver: NodeSqliteDriver | undefined;
 
   constructor(options: NodeSqliteOptions) {
     this.#options = options;
   }
 
   createDriver(): Driver {
-    this.#driver = new NodeSqliteDriver(this.#options);
-    return this.#driver;
+    return new NodeSqliteDriver(this.#options);
   }
 
   createQueryCompiler(): QueryCompiler {
@@ -216,7 +175,7 @@ export class NodeSqliteDialect implements Dialect {
   }
 
   createAdapter(): DialectAdapter {
-    return new NodeSqliteAdapter(() => this.#driver);
+    return new SqliteAdapter();
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: Kysely's introspector takes an untyped Kysely.

@@ -1,16 +1,12 @@
-import type { SQLInputValue } from 'node:sqlite';
 import { type RawBuilder, sql } from 'kysely';
 import type { DailyOutgoing } from '../controls/limits.ts';
 import type { Engine, Trx } from '../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../db/schema.ts';
-import { sqliteStatement } from '../db/sqlite-dialect.ts';
 
 /**
  * The SQL of the batched money path: each function reads or writes the rows of a whole
  * batch of commands in one statement, so a batch costs a fixed number of round trips
- * whatever its size. On SQLite, which has no round trips, the row writes are prepared
- * statements run once per row instead (`runPerRow`). Every function needs the batch's
- * transaction.
+ * whatever its size. Every function needs the batch's transaction.
  */
 
 export interface UserGate {
@@ -202,42 +198,6 @@ function affected(result: { numAffectedRows?: bigint }): bigint {
   return result.numAffectedRows ?? 0n;
 }
 
-/**
- * On SQLite, the row writes of every batch run as hand-written prepared statements, one
- * execution per row (issue #17): SQLite is in-process, so a row costs no round trip, and
- * building the multi-row SQL with Kysely cost more than the statements themselves. Same
- * SQL semantics as the multi-row statements below, and the same row counts returned.
- */
-const SQLITE_INSERT_ENTRY = `insert into journal_entries
-  (id, kind, currency, amount_minor, description, actor_user_id, created_at)
-  values (?, ?, ?, ?, ?, ?, ?)`;
-const SQLITE_INSERT_POSTING = `insert into postings
-  (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
-   counterparty_account_id, created_at)
-  values (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const SQLITE_SET_BALANCE = 'update accounts set balance_minor = ? where id = ?';
-// A key that is already there is not overwritten: the row count check catches it.
-const SQLITE_INSERT_KEY = `insert into idempotency_keys
-  (user_id, key, request_hash, outcome, created_at) values (?, ?, ?, ?, ?)
-  on conflict (user_id, key) do nothing`;
-
-/**
- * Runs the hand-written statement `sqlText` once per row, in the batch's transaction, and
- * returns the rows changed in all; undefined when `trx` is not on node:sqlite (PostgreSQL).
- */
-function runPerRow<T>(
-  trx: Trx,
-  sqlText: string,
-  rows: readonly T[],
-  parameters: (row: T) => SQLInputValue[],
-): bigint | undefined {
-  const statement = sqliteStatement(trx, sqlText);
-  if (statement === undefined) return undefined;
-  let changed = 0n;
-  for (const row of rows) changed += BigInt(statement.run(...parameters(row)).changes);
-  return changed;
-}
-
 /** Inserts rows in chunks, one multi-row statement each; returns the rows inserted. */
 async function insertChunks<T>(
   trx: Trx,
@@ -249,23 +209,11 @@ async function insertChunks<T>(
   return inserted;
 }
 
-export async function insertEntries(
+export function insertEntries(
   trx: Trx,
   engine: Engine,
   entries: readonly EntryRow[],
 ): Promise<bigint> {
-  if (engine === 'sqlite') {
-    const inserted = runPerRow(trx, SQLITE_INSERT_ENTRY, entries, (e) => [
-      e.id,
-      e.kind,
-      e.currency,
-      e.amountMinor,
-      e.description,
-      e.actorUserId,
-      e.createdAt,
-    ]);
-    if (inserted !== undefined) return inserted;
-  }
   return insertChunks(
     trx,
     entries,
@@ -282,25 +230,11 @@ export async function insertEntries(
   );
 }
 
-export async function insertPostings(
+export function insertPostings(
   trx: Trx,
   engine: Engine,
   postings: readonly PostingRow[],
 ): Promise<bigint> {
-  if (engine === 'sqlite') {
-    const inserted = runPerRow(trx, SQLITE_INSERT_POSTING, postings, (p) => [
-      p.id,
-      p.entryId,
-      p.accountId,
-      p.direction,
-      p.amountMinor,
-      p.currency,
-      p.balanceAfterMinor,
-      p.counterpartyAccountId,
-      p.createdAt,
-    ]);
-    if (inserted !== undefined) return inserted;
-  }
   return insertChunks(
     trx,
     postings,
@@ -323,16 +257,20 @@ export async function setBalances(
   engine: Engine,
   balances: ReadonlyArray<{ accountId: bigint; balanceMinor: bigint }>,
 ): Promise<bigint> {
+  let updated = 0n;
   if (engine === 'sqlite') {
-    // One account per row (the balances are keyed by account), so the count is the same.
-    const updated = runPerRow(trx, SQLITE_SET_BALANCE, balances, (b) => [
-      b.balanceMinor,
-      b.accountId,
-    ]);
-    if (updated === undefined) throw new Error('the SQLite database is not on node:sqlite');
+    // SQLite names the columns of a VALUES list column1, column2, … and takes no casts.
+    for (const chunk of chunks(balances)) {
+      const values = chunk.map((b) => sql`(${b.accountId}, ${b.balanceMinor})`);
+      updated += affected(
+        await sql`
+          update accounts set balance_minor = v.column2
+          from (values ${sql.join(values)}) as v
+          where accounts.id = v.column1`.execute(trx),
+      );
+    }
     return updated;
   }
-  let updated = 0n;
   for (const chunk of chunks(balances)) {
     const values = chunk.map((b) => sql`(${b.accountId}::bigint, ${b.balanceMinor}::bigint)`);
     updated += affected(
@@ -355,14 +293,6 @@ export async function insertIdempotencyKeys(
     now: string;
   }>,
 ): Promise<bigint> {
-  const perRow = runPerRow(trx, SQLITE_INSERT_KEY, keys, (k) => [
-    k.userId,
-    k.key,
-    k.requestHash,
-    k.outcome,
-    k.now,
-  ]);
-  if (perRow !== undefined) return perRow;
   let inserted = 0n;
   for (const chunk of chunks(keys)) {
     const result = await trx
