@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 import { exportJWK, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { CorebankError } from '../errors.ts';
 import { isRole, type Principal, type Role } from './roles.ts';
@@ -33,6 +33,16 @@ export interface PublicJwk {
   use: 'sig';
 }
 
+/** A token whose signature and claims were checked once, and what that check relied on. */
+interface VerifiedToken {
+  principal: Principal;
+  /** The token's own `exp`: the entry is never used at or after it. */
+  expiresAtMs: number;
+  kid: string;
+  /** The key that verified it: if that kid stops naming this key, the entry is void. */
+  key: KeyObject;
+}
+
 export interface IssuedAccessToken {
   token: string;
   expiresInSeconds: number;
@@ -49,7 +59,7 @@ export class TokenService {
   readonly #settings: TokenSettings;
   readonly #sessions: SessionLiveness;
   readonly #enrolment: MfaEnrolment;
-  readonly #verified = new Map<string, { principal: Principal; expiresAtMs: number }>();
+  readonly #verified = new Map<string, VerifiedToken>();
 
   constructor(
     secrets: Secrets,
@@ -112,36 +122,52 @@ export class TokenService {
    * Returns the principal of a valid token; throws UNAUTHENTICATED for anything else.
    *
    * Verifying an Ed25519 signature costs far more than the rest of a transfer, and a client
-   * sends the same token for up to 15 minutes, so verified tokens are remembered (bounded),
-   * keyed by the whole token string: any change to header, payload or signature is a
-   * different key and is verified from scratch. Expiry is checked again on every hit, and
-   * the session check (`assertSessionLive`) is never skipped, so logout still takes effect
-   * at once.
+   * sends the same token for up to 15 minutes, so verified tokens are remembered (bounded,
+   * oldest forgotten first), keyed by the whole token string: any change to header, payload
+   * or signature is a different key and is verified from scratch. Only a token that passed
+   * every check is remembered, and only until its own `exp`; after that it is verified
+   * afresh (jose's clock tolerance then decides, exactly as for a token never seen). An
+   * entry is used only while its `kid` still names the key that verified it, so a key
+   * withdrawn or replaced at runtime voids every token it verified at once. The remembered
+   * part is the signature and claims only: the session check (`assertSessionLive`) and the
+   * staff MFA check run on every request, so logout and revocation still take effect at once.
    */
   async verifyAccessToken(token: string): Promise<Principal> {
     const cached = this.#verified.get(token);
     if (cached !== undefined) {
-      if (Date.now() < cached.expiresAtMs) return cached.principal;
+      if (
+        Date.now() < cached.expiresAtMs &&
+        this.#secrets.verificationKeys.get(cached.kid) === cached.key
+      ) {
+        return cached.principal;
+      }
       this.#verified.delete(token);
-      throw new CorebankError('UNAUTHENTICATED', 'access token has expired');
     }
-    const { principal, expiresAtMs } = await this.#verify(token);
-    if (this.#verified.size >= VERIFIED_TOKEN_CACHE_LIMIT) {
-      const oldest = this.#verified.keys().next();
-      if (oldest.done !== true) this.#verified.delete(oldest.value);
+    const verified = await this.#verify(token);
+    if (Date.now() < verified.expiresAtMs) {
+      if (this.#verified.size >= VERIFIED_TOKEN_CACHE_LIMIT) {
+        const oldest = this.#verified.keys().next();
+        if (oldest.done !== true) this.#verified.delete(oldest.value);
+      }
+      this.#verified.set(token, verified);
     }
-    this.#verified.set(token, { principal, expiresAtMs });
-    return principal;
+    return verified.principal;
   }
 
-  async #verify(token: string): Promise<{ principal: Principal; expiresAtMs: number }> {
+  async #verify(token: string): Promise<VerifiedToken> {
+    // Which key jose was given: the cache entry is bound to it.
+    const used: { kid?: string; key?: KeyObject } = {};
     try {
       const { payload } = await jwtVerify(
         token,
         (header) => {
           const key =
             header.kid === undefined ? undefined : this.#secrets.verificationKeys.get(header.kid);
-          if (key === undefined) throw new CorebankError('UNAUTHENTICATED', 'unknown signing key');
+          if (key === undefined || header.kid === undefined) {
+            throw new CorebankError('UNAUTHENTICATED', 'unknown signing key');
+          }
+          used.kid = header.kid;
+          used.key = key;
           return key;
         },
         {
@@ -162,13 +188,14 @@ export class TokenService {
       ) {
         throw new CorebankError('UNAUTHENTICATED', 'access token claims are malformed');
       }
-      if (typeof payload.exp !== 'number') {
+      if (typeof payload.exp !== 'number' || used.kid === undefined || used.key === undefined) {
         throw new CorebankError('UNAUTHENTICATED', 'access token claims are malformed');
       }
       return {
         principal: { userId: payload.sub, sessionId: payload.sid, roles },
-        // The same tolerance jose allowed, so a cached token expires when a fresh check would.
-        expiresAtMs: (payload.exp + CLOCK_TOLERANCE_SECONDS) * 1000,
+        expiresAtMs: payload.exp * 1000,
+        kid: used.kid,
+        key: used.key,
       };
     } catch (error) {
       if (error instanceof CorebankError) throw error;
