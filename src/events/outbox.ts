@@ -79,18 +79,8 @@ export async function appendEvents(trx: Trx, events: readonly NewEvent[]): Promi
   const last = counter.rows[0]?.last_sequence;
   if (last === undefined) throw new Error('event_sequence has no row: migration 0008 missing');
   const first = BigInt(last) - count + 1n;
-  const now = new Date().toISOString();
-  const written = events.map(
-    (event, index): CloudEvent => ({
-      specversion: '1.0',
-      id: crypto.randomUUID(),
-      source: EVENT_SOURCE,
-      type: event.type,
-      time: event.time ?? now,
-      sequence: Number(first + BigInt(index)),
-      datacontenttype: 'application/json',
-      data: event.data,
-    }),
+  const written = unnumberedEvents(events).map(
+    (event, index): CloudEvent => ({ ...event, sequence: Number(first + BigInt(index)) }),
   );
   for (let i = 0; i < written.length; i += ROWS_PER_STATEMENT) {
     await trx
@@ -108,6 +98,24 @@ export async function appendEvents(trx: Trx, events: readonly NewEvent[]): Promi
       .execute();
   }
   return written;
+}
+
+/**
+ * The events as they will be written, all but their sequence numbers: those come from the
+ * counter, in the statement that writes them (`appendEvents`, or the PostgreSQL batch
+ * statement of src/ledger/batch-repository.ts, which numbers them in the given order).
+ */
+export function unnumberedEvents(events: readonly NewEvent[]): Array<Omit<CloudEvent, 'sequence'>> {
+  const now = new Date().toISOString();
+  return events.map((event) => ({
+    specversion: '1.0',
+    id: crypto.randomUUID(),
+    source: EVENT_SOURCE,
+    type: event.type,
+    time: event.time ?? now,
+    datacontenttype: 'application/json',
+    data: event.data,
+  }));
 }
 
 /** One event, inside the caller's transaction (see `appendEvents`). */

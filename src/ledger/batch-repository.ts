@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { DailyOutgoing } from '../controls/limits.ts';
 import type { Engine, Trx } from '../db/database.ts';
 import type { JournalEntriesTable, PostingsTable } from '../db/schema.ts';
+import type { CloudEvent } from '../events/outbox.ts';
 
 /**
  * The SQL of the batched money path: each function reads or writes the rows of a whole
@@ -312,4 +313,101 @@ export async function insertIdempotencyKeys(
     inserted += result.numInsertedOrUpdatedRows ?? 0n;
   }
   return inserted;
+}
+
+export interface PostgresBatchWrites {
+  balances: ReadonlyArray<{ accountId: bigint; balanceMinor: bigint }>;
+  entries: readonly EntryRow[];
+  postings: readonly PostingRow[];
+  /** Numbered from the event counter in this statement, in this order; empty: none. */
+  events: ReadonlyArray<Omit<CloudEvent, 'sequence'>>;
+}
+
+/**
+ * PostgreSQL: a batch's balances, journal entries, postings and (when given) its outbox
+ * events in one statement, one round trip (issue #17, item 4). Each table's rows travel as
+ * one array per column and are expanded by `unnest`, so the statement's text and its
+ * eleven-plus parameters are the same whatever the batch's size: PostgreSQL parses and
+ * plans a short statement instead of a VALUES list of thousands of parameters.
+ *
+ * The parts are data-modifying CTEs of one statement. The accounts were locked by
+ * `lockAccounts` earlier in the transaction, so the update waits for nothing; postings'
+ * foreign keys to the entries inserted beside them are checked at the end of the
+ * statement, when both are there. If an account row is missing, nothing is inserted, so
+ * the caller's row counts (not a foreign-key error) report it. The event counter's row is locked by this statement
+ * and held to commit, as `appendEvents` does. Returns the rows each part touched.
+ */
+export async function writeBatchPostgres(
+  trx: Trx,
+  writes: PostgresBatchWrites,
+): Promise<{ balances: bigint; entries: bigint; postings: bigint; events: bigint }> {
+  const { balances, entries: e, postings: p, events } = writes;
+  const count = BigInt(events.length);
+  const eventsPart =
+    events.length === 0
+      ? sql`ev as (select 1 where false)`
+      : sql`seq as (
+          update event_sequence set last_sequence = last_sequence + ${count}
+          where id = 1
+          returning last_sequence),
+        ev as (
+          insert into events (sequence, id, type, source, time, data)
+          select seq.last_sequence - ${count} + n.ord, n.id, n.type, n.source, n.time, n.data
+          from whole, seq, unnest(
+            ${events.map((x) => x.id)}::text[], ${events.map((x) => x.type)}::text[],
+            ${events.map((x) => x.source)}::text[], ${events.map((x) => x.time)}::timestamptz[],
+            ${events.map((x) => JSON.stringify(x.data))}::text[]
+          ) with ordinality as n(id, type, source, time, data, ord)
+          where whole.ok
+          returning 1)`;
+  const result = await sql<{ balances: bigint; entries: bigint; postings: bigint; events: bigint }>`
+    with
+      bal as (
+        update accounts as a set balance_minor = v.balance_minor
+        from unnest(
+          ${balances.map((b) => b.accountId)}::bigint[],
+          ${balances.map((b) => b.balanceMinor)}::bigint[]
+        ) as v(id, balance_minor)
+        where a.id = v.id
+        returning 1),
+      whole as (select count(*) = ${balances.length} as ok from bal),
+      ent as (
+        insert into journal_entries
+          (id, kind, currency, amount_minor, description, actor_user_id, created_at)
+        overriding system value
+        select u.* from whole, unnest(
+          ${e.map((x) => x.id)}::bigint[], ${e.map((x) => x.kind)}::text[],
+          ${e.map((x) => x.currency)}::text[], ${e.map((x) => x.amountMinor)}::bigint[],
+          ${e.map((x) => x.description)}::text[], ${e.map((x) => x.actorUserId)}::text[],
+          ${e.map((x) => x.createdAt)}::timestamptz[]) as u
+        where whole.ok
+        returning 1),
+      pst as (
+        insert into postings
+          (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
+           counterparty_account_id, created_at)
+        overriding system value
+        select u.* from whole, unnest(
+          ${p.map((x) => x.id)}::bigint[], ${p.map((x) => x.entryId)}::bigint[],
+          ${p.map((x) => x.accountId)}::bigint[], ${p.map((x) => x.direction)}::text[],
+          ${p.map((x) => x.amountMinor)}::bigint[], ${p.map((x) => x.currency)}::text[],
+          ${p.map((x) => x.balanceAfterMinor)}::bigint[],
+          ${p.map((x) => x.counterpartyAccountId)}::bigint[],
+          ${p.map((x) => x.createdAt)}::timestamptz[]) as u
+        where whole.ok
+        returning 1),
+      ${eventsPart}
+    select
+      (select count(*) from bal) as balances,
+      (select count(*) from ent) as entries,
+      (select count(*) from pst) as postings,
+      (select count(*) from ev) as events`.execute(trx);
+  const row = result.rows[0];
+  if (row === undefined) throw new Error('the batch statement returned no row');
+  return {
+    balances: BigInt(row.balances),
+    entries: BigInt(row.entries),
+    postings: BigInt(row.postings),
+    events: BigInt(row.events),
+  };
 }

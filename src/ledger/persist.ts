@@ -1,7 +1,7 @@
 import { appendAudit } from '../audit/audit.ts';
 import type { Engine, Trx } from '../db/database.ts';
 import { transactionPosted } from '../events/event-data.ts';
-import { appendEvents, type NewEvent } from '../events/outbox.ts';
+import { appendEvents, type NewEvent, unnumberedEvents } from '../events/outbox.ts';
 import {
   allocateIds,
   type EntryRow,
@@ -11,6 +11,7 @@ import {
   type PostingRow,
   savePinStates,
   setBalances,
+  writeBatchPostgres,
 } from './batch-repository.ts';
 import type { BatchState, PlannedEntry } from './commands/command.ts';
 
@@ -162,9 +163,36 @@ export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState):
       accountId,
       balanceMinor,
     }));
-    expectRows('account balances', balanceRows.length, await setBalances(trx, engine, balanceRows));
-    expectRows('journal entries', entryRows.length, await insertEntries(trx, engine, entryRows));
-    expectRows('postings', postingRows.length, await insertPostings(trx, engine, postingRows));
+    if (engine === 'postgres') {
+      // One statement (issue #17). The events go in it too when nothing else is to be
+      // written after them: holding the event counter's lock from here to commit then costs
+      // no extra round trip, which is the order's whole point.
+      const eventsToo =
+        batch.keysToStore.length === 0 &&
+        batch.pinStates.size === 0 &&
+        batch.audit.length === 0 &&
+        batch.extraWrites.length === 0;
+      const all = eventsToo ? [...events, ...batch.events] : [];
+      const written = await writeBatchPostgres(trx, {
+        balances: balanceRows,
+        entries: entryRows,
+        postings: postingRows,
+        events: unnumberedEvents(all),
+      });
+      expectRows('account balances', balanceRows.length, written.balances);
+      expectRows('journal entries', entryRows.length, written.entries);
+      expectRows('postings', postingRows.length, written.postings);
+      expectRows('events', all.length, written.events);
+      if (eventsToo) return;
+    } else {
+      expectRows(
+        'account balances',
+        balanceRows.length,
+        await setBalances(trx, engine, balanceRows),
+      );
+      expectRows('journal entries', entryRows.length, await insertEntries(trx, engine, entryRows));
+      expectRows('postings', postingRows.length, await insertPostings(trx, engine, postingRows));
+    }
   }
   if (batch.keysToStore.length > 0) {
     const keys = batch.keysToStore.map((k) => ({
