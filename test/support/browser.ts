@@ -73,7 +73,8 @@ export function scrollsSideways(page: Page): Promise<boolean> {
 
 /**
  * Collects what must not happen on a page: console errors, uncaught exceptions, answers
- * with an error status and requests that failed outright.
+ * with an error status and requests that failed outright (not those the browser cancelled
+ * itself because the page moved on).
  */
 export function watchProblems(page: Page, problems: string[]): void {
   page.on('console', (message) => {
@@ -86,7 +87,13 @@ export function watchProblems(page: Page, problems: string[]): void {
     }
   });
   page.on('requestfailed', (request) => {
-    problems.push(`failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`);
+    const reason = request.failure()?.errorText;
+    // The browser itself cancels what a page no longer needs when it navigates or closes
+    // (Chromium fetches the favicon lazily, after the load event, so a quick navigation
+    // cuts it off). That is not an answer from the server: a refused, reset or empty
+    // answer is a different error, and an error status is caught above.
+    if (reason === 'net::ERR_ABORTED') return;
+    problems.push(`failed ${request.method()} ${request.url()}: ${reason}`);
   });
 }
 
