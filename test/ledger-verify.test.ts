@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../src/db/database.ts';
 import { verifyLedger } from '../src/ledger/verify.ts';
 import { createTestApp, ENGINES, type TestApp, type TestUser } from './support/harness.ts';
@@ -364,6 +364,142 @@ for (const engine of ENGINES) {
       await acceptedThenRolledBack(db, (trx) =>
         trx.insertInto('idempotency_keys').values(row(alice.user.id)).execute(),
       );
+    });
+
+    it('(e) the schema refuses references to nothing, and removing what the ledger refers to', async () => {
+      // On PostgreSQL these are statement-level triggers (migration 0024), on SQLite foreign
+      // keys: the same refusals either way.
+      const refusal = /FOREIGN KEY constraint failed|refers to nothing|refers to no user/;
+      const entry = await db
+        .selectFrom('journal_entries')
+        .select(['id', 'actor_user_id'])
+        .where('actor_user_id', 'is not', null)
+        .orderBy('id')
+        .executeTakeFirstOrThrow();
+      const alice = await accountId(db, seeded.alice.usd);
+      const bob = await accountId(db, seeded.bob.usd);
+      const nowhere = 9_000_000_000n;
+      const posting = (change: Partial<Parameters<typeof forgePosting>[1]>) => ({
+        entryId: BigInt(entry.id),
+        accountId: alice,
+        direction: 'credit' as const,
+        amountMinor: 1n,
+        balanceAfterMinor: 0n,
+        counterpartyId: bob,
+        ...change,
+      });
+      await assert.rejects(forgePosting(db, posting({ entryId: nowhere })), refusal);
+      await assert.rejects(forgePosting(db, posting({ accountId: nowhere })), refusal);
+      await assert.rejects(forgePosting(db, posting({ counterpartyId: nowhere })), refusal);
+      // One bad row among good ones spoils the whole statement.
+      await assert.rejects(
+        db
+          .insertInto('postings')
+          .values(
+            [alice, bob, nowhere].map((account) => ({
+              entry_id: BigInt(entry.id),
+              account_id: account,
+              direction: 'credit' as const,
+              amount_minor: 1n,
+              currency: 'USD',
+              balance_after_minor: 0n,
+              counterparty_account_id: null,
+              created_at: new Date().toISOString(),
+            })),
+          )
+          .execute(),
+        refusal,
+      );
+      await assert.rejects(
+        db
+          .insertInto('journal_entries')
+          .values({
+            kind: 'deposit',
+            currency: 'USD',
+            amount_minor: 1n,
+            description: 'forged by the test',
+            actor_user_id: nowhere.toString(),
+            created_at: new Date().toISOString(),
+          })
+          .execute(),
+        refusal,
+      );
+      if (engine === 'postgres') {
+        // The SQLSTATE of a foreign key, so a client tells it apart as before.
+        await assert.rejects(forgePosting(db, posting({ accountId: nowhere })), {
+          code: '23503',
+        });
+      }
+      // What the ledger refers to cannot be removed or renumbered.
+      await assert.rejects(
+        sql`delete from accounts where id = ${alice}`.execute(db),
+        /FOREIGN KEY constraint failed|account \d+ is referenced by the ledger/,
+      );
+      // A user whose only trace is as the actor of an entry (so no other foreign key is
+      // what refuses the delete).
+      const actorOnly = (removal: RawBuilder<unknown>) => async (trx: Db) => {
+        const now = new Date().toISOString();
+        await trx
+          .insertInto('users')
+          .values({
+            id: 'actor-only-user',
+            username: 'actor-only',
+            email: 'actor-only@corebank.test',
+            full_name: 'Actor Only',
+            password_hash: 'x',
+            pin_hash: null,
+            locked_at: null,
+            lock_reason: null,
+            created_at: now,
+            updated_at: now,
+          })
+          .execute();
+        await trx
+          .insertInto('journal_entries')
+          .values({
+            kind: 'deposit',
+            currency: 'USD',
+            amount_minor: 1n,
+            description: 'forged by the test',
+            actor_user_id: 'actor-only-user',
+            created_at: now,
+          })
+          .execute();
+        return removal.execute(trx);
+      };
+      for (const removal of [
+        sql`delete from users where id = 'actor-only-user'`,
+        sql`update users set id = 'renumbered' where id = 'actor-only-user'`,
+      ]) {
+        await assert.rejects(
+          db.transaction().execute(actorOnly(removal)),
+          /FOREIGN KEY constraint failed|user actor-only-user is referenced by the ledger/,
+          removal.compile(db).sql,
+        );
+      }
+      // Control: good references are accepted, and an account nothing refers to can go.
+      await acceptedThenRolledBack(db, async (trx) => {
+        await forgePosting(trx, posting({}));
+        await forgePosting(trx, posting({ counterpartyId: alice, accountId: bob }));
+        const spare = await trx
+          .insertInto('accounts')
+          .values({
+            account_number: '999999999998',
+            user_id: entry.actor_user_id ?? '',
+            kind: 'customer',
+            type: 'checking',
+            currency: 'USD',
+            nickname: null,
+            status: 'active',
+            balance_minor: 0n,
+            created_at: new Date().toISOString(),
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        const gone = await sql`delete from accounts where id = ${spare.id}`.execute(trx);
+        assert.equal(gone.numAffectedRows, 1n);
+      });
+      assert.equal((await verifyLedger(db)).ok, true);
     });
 
     it('everything refused above left the ledger as it was', async () => {

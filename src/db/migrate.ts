@@ -15,6 +15,7 @@ import { paymentReturnCreditsMigration } from './migrations/0018-payment-return-
 import { paymentLimitsMigration } from './migrations/0019-payment-limits.ts';
 import { standingOrderPaymentsMigration } from './migrations/0020-standing-order-payments.ts';
 import { sessionDevicesMigration } from './migrations/0022-session-devices.ts';
+import { ledgerReferenceChecksMigration } from './migrations/0024-ledger-reference-checks.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -38,6 +39,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0019-payment-limits': paymentLimitsMigration(),
     '0020-standing-order-payments': standingOrderPaymentsMigration(handle.engine),
     '0022-session-devices': sessionDevicesMigration(handle.engine),
+    '0024-ledger-reference-checks': ledgerReferenceChecksMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,
