@@ -38,24 +38,31 @@ export function ledgerReferenceChecksMigration(engine: Engine): Migration {
       await sql`
         create function corebank_postings_references() returns trigger language plpgsql as $$
         declare
-          missing record;
+          account_ids bigint[];
+          entry_ids bigint[];
+          present integer;
+          missing bigint;
         begin
-          perform 1 from accounts a
-            where a.id in (
-              select account_id from inserted
-              union
-              select counterparty_account_id from inserted where counterparty_account_id is not null)
-            order by a.id for key share;
-          select i.entry_id, i.account_id, i.counterparty_account_id into missing
-            from inserted i
-            where not exists (select 1 from journal_entries e where e.id = i.entry_id)
-               or not exists (select 1 from accounts a where a.id = i.account_id)
-               or (i.counterparty_account_id is not null
-                   and not exists (select 1 from accounts a where a.id = i.counterparty_account_id))
-            limit 1;
-          if found then
-            raise exception 'a posting refers to nothing: entry %, account %, counterparty %',
-              missing.entry_id, missing.account_id, missing.counterparty_account_id
+          select array_agg(distinct id) into account_ids from (
+            select account_id as id from inserted
+            union all
+            select counterparty_account_id from inserted where counterparty_account_id is not null
+          ) referenced;
+          select count(*) into present from (
+            select 1 from accounts where id = any(account_ids) order by id for key share
+          ) locked;
+          if present <> cardinality(account_ids) then
+            select r.ref into missing from unnest(account_ids) as r(ref)
+              where not exists (select 1 from accounts a where a.id = r.ref) limit 1;
+            raise exception 'a posting refers to nothing: account %', missing
+              using errcode = 'foreign_key_violation', table = 'postings';
+          end if;
+          select array_agg(distinct entry_id) into entry_ids from inserted;
+          select count(*) into present from journal_entries where id = any(entry_ids);
+          if present <> cardinality(entry_ids) then
+            select r.ref into missing from unnest(entry_ids) as r(ref)
+              where not exists (select 1 from journal_entries e where e.id = r.ref) limit 1;
+            raise exception 'a posting refers to nothing: journal entry %', missing
               using errcode = 'foreign_key_violation', table = 'postings';
           end if;
           return null;
@@ -69,17 +76,21 @@ export function ledgerReferenceChecksMigration(engine: Engine): Migration {
       await sql`
         create function corebank_entries_references() returns trigger language plpgsql as $$
         declare
-          missing bigint;
+          user_ids text[];
+          present integer;
+          missing text;
         begin
-          perform 1 from users u
-            where u.id in (select actor_user_id from inserted where actor_user_id is not null)
-            order by u.id for key share;
-          select i.actor_user_id into missing
-            from inserted i
-            where i.actor_user_id is not null
-              and not exists (select 1 from users u where u.id = i.actor_user_id)
-            limit 1;
-          if found then
+          select array_agg(distinct actor_user_id) into user_ids
+            from inserted where actor_user_id is not null;
+          if user_ids is null then
+            return null;
+          end if;
+          select count(*) into present from (
+            select 1 from users where id = any(user_ids) order by id for key share
+          ) locked;
+          if present <> cardinality(user_ids) then
+            select r.ref into missing from unnest(user_ids) as r(ref)
+              where not exists (select 1 from users u where u.id = r.ref) limit 1;
             raise exception 'a journal entry refers to no user: actor %', missing
               using errcode = 'foreign_key_violation', table = 'journal_entries';
           end if;
