@@ -6,13 +6,16 @@
  *                                                  # database created (and dropped) on that server
  *   npm run bench -- --quick                       # CI: ~100 customers, 3 s runs, temp output
  *   npm run bench -- --engine-only                 # only the in-process engine
+ *   npm run bench -- --engine-only --engine-worker # ...its SQLite batches in a worker thread
  *   npm run bench -- --engines postgres            # only PostgreSQL (needs DATABASE_URL)
  *   npm run bench -- --scale                       # how cost grows (long): 1,000, 100,000 and
  *                                                  # 1,000,000 accounts, then 10 million postings
  *
  * Flags: --customers N (1000), --duration S per measured run (20), --connections C (64),
  * --sweep 1,4,16,64,256 (each run duration/4), --quick, --out FILE (docs/benchmarks.json),
- * --engine-only, --engine-submitters 64,1024 (in-process callers), --engines sqlite,postgres,
+ * --engine-only, --engine-submitters 64,1024 (in-process callers), --engine-worker (the
+ * in-process engine applies each batch in a worker thread, one message per batch: the trial of
+ * issue #17 item 3, SQLite only, bench/lib/worker-batcher.ts), --engines sqlite,postgres,
  * --profile / --no-profile (on in full runs), --render-only (regenerate the Markdown and
  * the chart from the JSON file without measuring), --scale with --scale-accounts 1000,100000,1000000
  * and --scale-postings 10000000 (measured runs of --duration, default 10 s with --scale).
@@ -82,6 +85,7 @@ const { values } = parseArgs({
     engines: { type: 'string' },
     profile: { type: 'boolean' },
     'engine-submitters': { type: 'string' },
+    'engine-worker': { type: 'boolean', default: false },
     'render-only': { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     'scale-accounts': { type: 'string' },
@@ -124,6 +128,7 @@ const sweepSeconds = quick
   ? Math.min(2, durationSeconds)
   : Math.max(1, Math.round(durationSeconds / 4));
 const engineOnly = values['engine-only'];
+const engineWorker = values['engine-worker'];
 const profile = !engineOnly && (values.profile ?? !quick);
 const adminUrl = process.env.DATABASE_URL === '' ? undefined : process.env.DATABASE_URL;
 const engines = (values.engines ?? (adminUrl === undefined ? 'sqlite' : 'sqlite,postgres'))
@@ -132,6 +137,9 @@ const engines = (values.engines ?? (adminUrl === undefined ? 'sqlite' : 'sqlite,
 for (const engine of engines) {
   if (engine !== 'sqlite' && engine !== 'postgres') {
     throw new Error(`--engines takes sqlite and/or postgres, got "${engine}"`);
+  }
+  if (engine === 'postgres' && engineWorker) {
+    throw new Error('--engine-worker is a trial for SQLite only; leave out --engines postgres');
   }
   if (engine === 'postgres' && adminUrl === undefined) {
     throw new Error(
@@ -440,6 +448,17 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
   }
 }
 
+/** Main-thread (and batch worker) event-loop utilisation over an engine phase, as percents. */
+function describeUtilisation(result: EngineResult): string {
+  const elu = result.eventLoopUtilisation;
+  if (elu === undefined) return 'event loop not measured';
+  const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
+  return (
+    `main event loop busy ${percent(elu.main)}` +
+    (elu.worker === null ? '' : `, batch worker busy ${percent(elu.worker)}`)
+  );
+}
+
 async function enginePhase(run: EngineRun, adminUrl: string | undefined): Promise<void> {
   const database = await createBenchDatabase(run.engine, adminUrl);
   try {
@@ -453,12 +472,21 @@ async function enginePhase(run: EngineRun, adminUrl: string | undefined): Promis
         ['hot-destination', connections],
       ];
       for (const [mix, submitters] of shapes) {
-        const result = await runEngine(runtime, population, mix, submitters, durationSeconds);
+        const result = await runEngine(
+          runtime,
+          population,
+          mix,
+          submitters,
+          durationSeconds,
+          engineWorker,
+        );
         results.push(result);
         log(
           run.engine,
-          `engine ${mix} x${submitters}: ${result.okPerSecond.toLocaleString('en-US')}/s, ` +
-            `p99 ${result.latencyMs.p99} ms, mean batch ${result.meanBatch}, ${result.durability}`,
+          `engine ${mix}${engineWorker ? ' (worker)' : ''} x${submitters}: ` +
+            `${result.okPerSecond.toLocaleString('en-US')}/s, ` +
+            `p99 ${result.latencyMs.p99} ms, mean batch ${result.meanBatch}, ` +
+            `${describeUtilisation(result)}, ${result.durability}`,
         );
         if (result.ok === 0 || Object.keys(result.refused).length > 0) {
           throw new Error(`${result.name}: refusals ${JSON.stringify(result.refused)}`);
@@ -490,7 +518,15 @@ async function benchEngine(engine: EngineName): Promise<EngineRun> {
       platform: `${os.platform()} ${os.release()}`,
       loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
     },
-    settings: { customers, connections, durationSeconds, sweep, sweepSeconds, engineSubmitters },
+    settings: {
+      customers,
+      connections,
+      durationSeconds,
+      sweep,
+      sweepSeconds,
+      engineSubmitters,
+      engineWorker,
+    },
     seedSeconds: 0,
     http: null,
     profile: null,

@@ -1,9 +1,11 @@
+import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { batcherOptionsOf, CommandBatcher } from '../../src/ledger/batcher.ts';
-import { LedgerEngine, type MoneyCommand } from '../../src/ledger/engine.ts';
+import { LedgerEngine, type LedgerEngineDeps, type MoneyCommand } from '../../src/ledger/engine.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { pickerFor, type TransferMix } from './load.ts';
 import { BENCH_PIN, customerPrincipal, type Population } from './seed.ts';
+import { startWorkerBatcher } from './worker-batcher.ts';
 
 export interface EngineResult {
   name: string;
@@ -21,6 +23,12 @@ export interface EngineResult {
   rejected: number;
   /** What the database said about durability while the run was going. */
   durability: string;
+  /**
+   * Share of the measured time the main thread's event loop was busy (perf_hooks
+   * `eventLoopUtilization`), and with `--engine-worker` the batch worker's over the same
+   * time: what the main thread would have left for HTTP. Absent in older results.
+   */
+  eventLoopUtilisation?: { main: number; worker: number | null };
 }
 
 /** Most latencies kept for percentiles; beyond it the run still counts, it just stops sampling. */
@@ -50,6 +58,10 @@ async function durabilityOf(runtime: Runtime): Promise<string> {
  * the server's batcher settings, and `submitters` concurrent callers each submitting one
  * transfer command at a time (awaiting its outcome, like a request handler) for a fixed
  * time. Every outcome waits for its batch's durable commit.
+ *
+ * With `worker` (SQLite only, the trial of issue #17 item 3), each batch is applied in a
+ * worker thread on its own connection to the same file (./worker-batcher.ts), one message
+ * per batch; the queueing, batch size and one batch at a time stay the batcher's own.
  */
 export async function runEngine(
   runtime: Runtime,
@@ -57,25 +69,61 @@ export async function runEngine(
   mix: TransferMix,
   submitters: number,
   durationSeconds: number,
+  worker = false,
 ): Promise<EngineResult> {
   const { config, secrets, database } = runtime;
-  const ledger = new LedgerEngine({
+  const deps: LedgerEngineDeps = {
     engine: database.engine,
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
-  });
+  };
   // The same settings the server uses, without load shedding: this measures capacity, and
   // its submitters wait for each answer, so they cannot overload the queue anyway.
-  const batcher = new CommandBatcher(database.db, ledger, {
-    ...batcherOptionsOf(config, database.engine),
-    maxWaitMs: undefined,
-  });
-  const durability = await durabilityOf(runtime);
+  const options = { ...batcherOptionsOf(config, database.engine), maxWaitMs: undefined };
+  const trial = worker ? await startWorkerBatcher(deps, config, options) : null;
+  try {
+    const batcher =
+      trial?.batcher ?? new CommandBatcher(database.db, new LedgerEngine(deps), options);
+    return await measure({
+      runtime,
+      batcher,
+      name: `engine ${mix}${worker ? ' (worker)' : ''}, ${submitters} submitters`,
+      population,
+      mix,
+      submitters,
+      durationSeconds,
+      durability: trial?.engine.durability ?? (await durabilityOf(runtime)),
+      workerUtilisation: () => trial?.engine.workerEventLoopUtilisation() ?? null,
+    });
+  } finally {
+    // The worker's connection is closed before anything else (ledger verify) reads the file.
+    await trial?.close();
+  }
+}
+
+type Utilisation = ReturnType<typeof performance.eventLoopUtilization>;
+
+async function measure(run: {
+  runtime: Runtime;
+  batcher: CommandBatcher;
+  name: string;
+  population: Population;
+  mix: TransferMix;
+  submitters: number;
+  durationSeconds: number;
+  /** Journal mode and synchronous of the connection that commits the batches. */
+  durability: string;
+  /** The batch worker's utilisation so far, or null when batches run on the main thread. */
+  workerUtilisation: () => Utilisation | null;
+}): Promise<EngineResult> {
+  const { batcher, name, population, mix, submitters, durationSeconds, durability } = run;
   const pick = pickerFor(mix, population);
   const samples = new Float64Array(MAX_SAMPLES);
   let sampled = 0;
   let ok = 0;
   const refused: Record<string, number> = {};
+  const mainAtStart = performance.eventLoopUtilization();
+  const workerAtStart = run.workerUtilisation();
   const started = performance.now();
   const deadline = started + durationSeconds * 1000;
 
@@ -104,10 +152,16 @@ export async function runEngine(
   };
   await Promise.all(Array.from({ length: submitters }, submitter));
   const elapsed = (performance.now() - started) / 1000;
+  const main = performance.eventLoopUtilization(mainAtStart).utilization;
+  const workerAtEnd = run.workerUtilisation();
+  const workerBusy =
+    workerAtStart === null || workerAtEnd === null
+      ? null
+      : performance.eventLoopUtilization(workerAtEnd, workerAtStart).utilization;
   const sorted = samples.subarray(0, sampled).sort();
   const stats = batcher.stats;
   return {
-    name: `engine ${mix}, ${submitters} submitters`,
+    name,
     submitters,
     durationSeconds: Number(elapsed.toFixed(2)),
     okPerSecond: Math.round(ok / elapsed),
@@ -123,5 +177,9 @@ export async function runEngine(
     largestBatch: stats.largestBatch,
     rejected: stats.rejected,
     durability,
+    eventLoopUtilisation: {
+      main: Number(main.toFixed(3)),
+      worker: workerBusy === null ? null : Number(workerBusy.toFixed(3)),
+    },
   };
 }

@@ -70,6 +70,8 @@ export interface EngineRun {
     sweep: number[];
     sweepSeconds: number;
     engineSubmitters: number[];
+    /** `--engine-worker`: the in-process engine's batches ran in a worker thread. */
+    engineWorker?: boolean;
   };
   seedSeconds: number;
   http: HttpResults | null;
