@@ -7,31 +7,37 @@
  *   node bench/trials/pg-drivers.ts --drivers pg,postgres-pipelined --json /tmp/drivers.json
  *
  * Flags: --seconds S per shape (5), --batches 1,4 (concurrent batch loops), --sizes 64,256
- * (transfers per batch), --drivers pg,postgres,postgres-pipelined, --customers N (2000),
+ * (transfers per batch), --drivers pg,postgres,postgres-pipelined, --keys none,fresh
+ * (transfers without, or each with a fresh, Idempotency-Key), --customers N (2000),
  * --url admin URL (postgres://postgres@127.0.0.1:5432/postgres), --json FILE.
  *
  * It creates (and always drops) its own database on that server, migrates it with the
  * project's migrations, seeds funded customers with bench/lib/seed.ts, ANALYZEs, then per
  * driver and shape runs B loops, each committing one transaction per batch of N transfers
  * of one minor unit between random customers, for S seconds. A batch is the statements
- * `LedgerEngine.applyAll` runs for a batch of transfers without idempotency keys and without
- * daily limits (src/ledger/engine.ts `readBatch`, then batch-repository.ts `allocateIds` and
- * `writeBatchPostgres`), with the SQL text Kysely sends, captured from a real run:
+ * `LedgerEngine.applyAll` runs for a batch of transfers without daily limits (readBatch in
+ * src/ledger/engine.ts, then persistBatch in src/ledger/persist.ts), with the SQL text
+ * Kysely sends, captured from real runs with a `log` option:
  *
- *   begin; lock user gates; lock accounts; pending holds; allocate ids; write; commit
+ *   keys=none:  begin; lock user gates; lock accounts; pending holds; allocate ids;
+ *               write balances, entries, postings and events (one statement); commit
+ *   keys=fresh: begin; lock user gates; find idempotency keys; lock accounts; pending holds;
+ *               allocate ids; write balances, entries and postings; insert keys;
+ *               bump the event counter; insert events; commit
  *
- * - `pg`: a pg.Pool of B connections, each statement awaited in turn, as Kysely does, as
- *   named (server-prepared) statements.
+ * - `pg`: a pg.Pool of B connections, each statement awaited in turn as Kysely does, but as
+ *   named (server-prepared) statements, like postgres.js with `prepare: true`.
  * - `postgres`: postgres.js `sql.begin` with `sql.unsafe(text, params, { prepare: true })`,
  *   each statement awaited in turn.
- * - `postgres-pipelined`: the same, but the four reads are issued together (they need only
- *   what the batch's commands say, not each other's results) and awaited once; the server
- *   still runs them in order, so locks are taken in the same global order. The write needs
- *   the locked balances and the allocated ids, so it waits for them.
+ * - `postgres-pipelined`: the same, but statements that need no earlier result are sent
+ *   together and awaited once: the reads (they need only what the commands say), then with
+ *   keys the write, the key inserts and the counter bump; the events' insert needs the
+ *   counter. The server still runs them in order, so locks keep the global order.
  *
  * Every commit is durable (synchronous_commit=on per connection, as the server sets it).
- * At the end it checks that the sum of all balances is unchanged and that entries, postings
- * and events grew by exactly what the batches committed; any difference exits non-zero.
+ * At the end it checks that the balances of all accounts and of the customers sum to what
+ * they did, and that entries, postings, events and idempotency keys grew by exactly what
+ * the batches committed; any difference exits non-zero.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -53,6 +59,7 @@ const { values } = parseArgs({
     drivers: { type: 'string', default: 'pg,postgres,postgres-pipelined' },
     customers: { type: 'string', default: '2000' },
     url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    keys: { type: 'string', default: 'none,fresh' },
     json: { type: 'string' },
   },
 });
@@ -79,6 +86,12 @@ const drivers = values.drivers.split(',').map((name) => {
     throw new Error(`--drivers takes ${DRIVERS.join(', ')}, got "${name}"`);
   }
   return name as DriverName;
+});
+const keyModes = values.keys.split(',').map((mode) => {
+  if (mode !== 'none' && mode !== 'fresh') {
+    throw new Error(`--keys takes none and/or fresh, got "${values.keys}"`);
+  }
+  return mode;
 });
 const adminUrl = values.url;
 
@@ -169,6 +182,85 @@ const WRITE_BATCH_SQL = `
       (select count(*) from pst) as postings,
       (select count(*) from ev) as events`;
 
+/** writeBatchPostgres when the events go after other writes (idempotency keys): no events part. */
+const WRITE_BATCH_NO_EVENTS_SQL = `
+    with
+      bal as (
+        update accounts as a set balance_minor = v.balance_minor
+        from unnest(
+          $1::bigint[],
+          $2::bigint[]
+        ) as v(id, balance_minor)
+        where a.id = v.id
+        returning 1),
+      whole as (select count(*) = $3 as ok from bal),
+      ent as (
+        insert into journal_entries
+          (id, kind, currency, amount_minor, description, actor_user_id, created_at)
+        overriding system value
+        select u.* from whole, unnest(
+          $4::bigint[], $5::text[],
+          $6::text[], $7::bigint[],
+          $8::text[], $9::text[],
+          $10::timestamptz[]) as u
+        where whole.ok
+        returning 1),
+      pst as (
+        insert into postings
+          (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
+           counterparty_account_id, created_at)
+        overriding system value
+        select u.* from whole, unnest(
+          $11::bigint[], $12::bigint[],
+          $13::bigint[], $14::text[],
+          $15::bigint[], $16::text[],
+          $17::bigint[],
+          $18::bigint[],
+          $19::timestamptz[]) as u
+        where whole.ok
+        returning 1),
+      ev as (select 1 where false)
+    select
+      (select count(*) from bal) as balances,
+      (select count(*) from ent) as entries,
+      (select count(*) from pst) as postings,
+      (select count(*) from ev) as events`;
+
+/** appendEvents: the event counter, then the numbered rows. */
+const NEXT_EVENT_SEQUENCE_SQL = `
+    update event_sequence set last_sequence = last_sequence + $1
+    where id = 1
+    returning last_sequence`;
+
+function findIdempotencyKeysSql(count: number): string {
+  const pairs = Array.from(
+    { length: count },
+    (_, i) => `("user_id" = $${2 * i + 1} and "key" = $${2 * i + 2})`,
+  );
+  return `select "user_id", "key", "request_hash", "outcome" from "idempotency_keys" where ${count === 1 ? pairs[0] : `(${pairs.join(' or ')})`}`;
+}
+
+function insertIdempotencyKeysSql(count: number): string {
+  const rows = Array.from({ length: count }, (_, i) => `(${placeholders(5, 5 * i + 1)})`);
+  return `insert into "idempotency_keys" ("user_id", "key", "request_hash", "outcome", "created_at") values ${rows.join(', ')} on conflict ("user_id", "key") do nothing`;
+}
+
+function insertEventsSql(count: number): string {
+  const rows = Array.from({ length: count }, (_, i) => `(${placeholders(6, 6 * i + 1)})`);
+  return `insert into "events" ("sequence", "id", "type", "source", "time", "data") values ${rows.join(', ')}`;
+}
+
+/** Rows per multi-row insert, as batch-repository.ts and outbox.ts chunk them. */
+const ROWS_PER_STATEMENT = 500;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += ROWS_PER_STATEMENT) {
+    result.push(items.slice(i, i + ROWS_PER_STATEMENT));
+  }
+  return result;
+}
+
 interface Customer {
   userId: string;
   accountId: bigint;
@@ -180,11 +272,13 @@ interface BatchPlan {
   userIds: string[];
   accountNumbers: string[];
   accountIds: bigint[];
+  /** One fresh Idempotency-Key per transfer, or null for transfers sent without one. */
+  keys: Array<{ userId: string; key: string; requestHash: string }> | null;
 }
 
 type Row = Record<string, unknown>;
 /** Sends one statement on the batch's connection; the batch body knows no driver. */
-type Query = (text: string, params: unknown[]) => Promise<Row[]>;
+type Query = (text: string, params: unknown[]) => Promise<{ rows: Row[]; count: number }>;
 
 interface Driver {
   name: DriverName;
@@ -197,7 +291,7 @@ function randomIndex(count: number): number {
   return crypto.randomInt(count);
 }
 
-function planBatch(customers: readonly Customer[], size: number): BatchPlan {
+function planBatch(customers: readonly Customer[], size: number, withKeys: boolean): BatchPlan {
   const transfers: BatchPlan['transfers'] = [];
   for (let i = 0; i < size; i++) {
     const from = customers[randomIndex(customers.length)];
@@ -215,7 +309,18 @@ function planBatch(customers: readonly Customer[], size: number): BatchPlan {
   const accountIds = [...accounts.values()]
     .map((c) => c.accountId)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return { transfers, userIds, accountNumbers: [...accounts.keys()], accountIds };
+  const keys = withKeys
+    ? transfers.map(({ from, to }) => ({
+        userId: from.userId,
+        key: crypto.randomUUID(),
+        // The server hashes the request it keys; any 64 hex digits cost the same to store.
+        requestHash: crypto
+          .createHash('sha256')
+          .update(`${from.accountNumber}:${to.accountNumber}:${AMOUNT_MINOR}`)
+          .digest('hex'),
+      }))
+    : null;
+  return { transfers, userIds, accountNumbers: [...accounts.keys()], accountIds, keys };
 }
 
 function bigintOf(value: unknown, what: string): bigint {
@@ -230,24 +335,33 @@ function bigintsOf(value: unknown, what: string): bigint[] {
 }
 
 /**
- * The statements of one batch, in the engine's order. `pipelined` issues the four reads
- * without waiting for each other; the write always waits for the locked balances and ids.
+ * The statements of one batch, in the engine's order. `pipelined` sends the reads without
+ * waiting for each other; the write always waits for the locked balances and ids.
  */
 async function batchBody(query: Query, plan: BatchPlan, pipelined: boolean): Promise<void> {
   const now = new Date().toISOString();
   const size = plan.transfers.length;
+  const rowsOf = async (text: string, params: unknown[]) => (await query(text, params)).rows;
+  const { keys } = plan;
   const reads: Array<() => Promise<Row[]>> = [
-    () => query(lockUserGatesSql(plan.userIds.length), plan.userIds),
-    () => query(lockAccountsSql(plan.accountNumbers.length), plan.accountNumbers),
-    () => query(pendingHoldsSql(plan.accountIds.length), [...plan.accountIds, 'pending', now]),
-    () => query(ALLOCATE_IDS_SQL, [size, size * 2]),
+    () => rowsOf(lockUserGatesSql(plan.userIds.length), plan.userIds),
+    ...(keys === null
+      ? []
+      : [
+          () =>
+            rowsOf(
+              findIdempotencyKeysSql(keys.length),
+              keys.flatMap((k) => [k.userId, k.key]),
+            ),
+        ]),
+    () => rowsOf(lockAccountsSql(plan.accountNumbers.length), plan.accountNumbers),
+    () => rowsOf(pendingHoldsSql(plan.accountIds.length), [...plan.accountIds, 'pending', now]),
+    () => rowsOf(ALLOCATE_IDS_SQL, [size, size * 2]),
   ];
-  let results: Row[][];
-  if (pipelined) {
-    results = await Promise.all(reads.map((read) => read()));
-  } else {
-    results = [];
-    for (const read of reads) results.push(await read());
+  const results = await inTurnOrPipelined(reads, pipelined);
+  const found = keys === null ? [] : results.splice(1, 1)[0];
+  if (found === undefined || found.length > 0) {
+    throw new Error('a fresh idempotency key was found already stored');
   }
   const [gates = [], locked = [], holds = [], ids = []] = results;
   if (gates.length !== plan.userIds.length) {
@@ -377,7 +491,7 @@ async function batchBody(query: Query, plan: BatchPlan, pipelined: boolean): Pro
     );
   });
   const eventCount = BigInt(size);
-  const [written] = await query(WRITE_BATCH_SQL, [
+  const writeParams = [
     [...touched.keys()],
     [...touched.values()],
     touched.size,
@@ -397,22 +511,82 @@ async function batchBody(query: Query, plan: BatchPlan, pipelined: boolean): Pro
     posting.balanceAfter,
     posting.counterparty,
     posting.createdAt,
-    eventCount,
-    eventCount,
-    event.id,
-    event.type,
-    event.source,
-    event.time,
-    event.data,
-  ]);
-  // What writeBatchPostgres asserts: every row it meant to write, written.
-  const counts = [written?.balances, written?.entries, written?.postings, written?.events].map(
-    (value) => bigintOf(value, 'write count'),
-  );
-  const expected = [BigInt(touched.size), eventCount, eventCount * 2n, eventCount];
-  if (counts.some((count, i) => count !== expected[i])) {
-    throw new Error(`write reported ${counts.join('/')}, expected ${expected.join('/')}`);
+  ];
+  // What writeBatchPostgres and persistBatch assert: every row they meant to write, written.
+  const expectWritten = (written: Row | undefined, events: bigint) => {
+    const counts = [written?.balances, written?.entries, written?.postings, written?.events].map(
+      (value) => bigintOf(value, 'write count'),
+    );
+    const expected = [BigInt(touched.size), eventCount, eventCount * 2n, events];
+    if (counts.some((count, i) => count !== expected[i])) {
+      throw new Error(`write reported ${counts.join('/')}, expected ${expected.join('/')}`);
+    }
+  };
+  if (keys === null) {
+    // No keys to store: the events go into the one write statement.
+    const { rows } = await query(WRITE_BATCH_SQL, [
+      ...writeParams,
+      eventCount,
+      eventCount,
+      event.id,
+      event.type,
+      event.source,
+      event.time,
+      event.data,
+    ]);
+    expectWritten(rows[0], eventCount);
+    return;
   }
+  // With keys, persistBatch writes balances, entries and postings, then the keys (each
+  // storing the outcome the server would replay), then the events through appendEvents.
+  // None of the three needs another's result; the events' insert needs the counter's.
+  const keyRows = keys.map((k, index) => [
+    k.userId,
+    k.key,
+    k.requestHash,
+    JSON.stringify({ ok: true, transaction: JSON.parse(event.data[index] ?? '{}') }),
+    now,
+  ]);
+  const [write, ...rest] = await inTurnOrPipelined(
+    [
+      () => query(WRITE_BATCH_NO_EVENTS_SQL, writeParams),
+      ...chunks(keyRows).map(
+        (chunk) => () => query(insertIdempotencyKeysSql(chunk.length), chunk.flat()),
+      ),
+      () => query(NEXT_EVENT_SEQUENCE_SQL, [eventCount]),
+    ],
+    pipelined,
+  );
+  expectWritten(write?.rows[0], 0n);
+  const counter = rest.pop();
+  const storedKeys = rest.reduce((sum, result) => sum + result.count, 0);
+  if (storedKeys !== keys.length) throw new Error(`stored ${storedKeys} of ${keys.length} keys`);
+  const last = bigintOf(counter?.rows[0]?.last_sequence, 'event sequence');
+  const eventRows = event.id.map((id, index) => [
+    last - eventCount + 1n + BigInt(index),
+    id,
+    event.type[index],
+    event.source[index],
+    event.time[index],
+    event.data[index],
+  ]);
+  const inserted = await inTurnOrPipelined(
+    chunks(eventRows).map((chunk) => () => query(insertEventsSql(chunk.length), chunk.flat())),
+    pipelined,
+  );
+  const storedEvents = inserted.reduce((sum, result) => sum + result.count, 0);
+  if (storedEvents !== size) throw new Error(`stored ${storedEvents} of ${size} events`);
+}
+
+/** Awaits each statement before sending the next, or sends them all and awaits them once. */
+async function inTurnOrPipelined<T>(
+  statements: ReadonlyArray<() => Promise<T>>,
+  pipelined: boolean,
+): Promise<T[]> {
+  if (pipelined) return Promise.all(statements.map((statement) => statement()));
+  const results: T[] = [];
+  for (const statement of statements) results.push(await statement());
+  return results;
 }
 
 const PG_INT8 = 20;
@@ -448,8 +622,10 @@ function pgDriver(url: string, connections: number): Driver {
       try {
         await client.query('begin');
         await batchBody(
-          async (text, params) =>
-            (await client.query<Row>({ text, values: params, name: nameOf(text) })).rows,
+          async (text, params) => {
+            const result = await client.query<Row>({ text, values: params, name: nameOf(text) });
+            return { rows: result.rows, count: result.rowCount ?? 0 };
+          },
           plan,
           false,
         );
@@ -486,10 +662,10 @@ function postgresDriver(url: string, connections: number, pipelined: boolean): D
     async runBatch(plan) {
       await sql.begin((trx) =>
         batchBody(
-          async (text, params) =>
-            (await trx.unsafe(text, params.map(parameterOf), {
-              prepare: true,
-            })) as unknown as Row[],
+          async (text, params) => {
+            const result = await trx.unsafe(text, params.map(parameterOf), { prepare: true });
+            return { rows: result as unknown as Row[], count: result.count };
+          },
           plan,
           pipelined,
         ),
@@ -506,6 +682,7 @@ function openDriver(name: DriverName, url: string, connections: number): Driver 
 
 interface ShapeResult {
   driver: DriverName;
+  keys: 'none' | 'fresh';
   loops: number;
   batchSize: number;
   seconds: number;
@@ -527,6 +704,7 @@ async function runShape(
   customers: readonly Customer[],
   loops: number,
   batchSize: number,
+  keys: ShapeResult['keys'],
 ): Promise<ShapeResult> {
   const latencies = new Float64Array(MAX_SAMPLES);
   let batches = 0;
@@ -535,7 +713,7 @@ async function runShape(
   await Promise.all(
     Array.from({ length: loops }, async () => {
       while (performance.now() < deadline) {
-        const plan = planBatch(customers, batchSize);
+        const plan = planBatch(customers, batchSize, keys === 'fresh');
         const batchStarted = performance.now();
         await driver.runBatch(plan);
         if (batches < MAX_SAMPLES) latencies[batches] = performance.now() - batchStarted;
@@ -547,6 +725,7 @@ async function runShape(
   const sorted = latencies.subarray(0, Math.min(batches, MAX_SAMPLES)).sort();
   return {
     driver: driver.name,
+    keys,
     loops,
     batchSize,
     seconds: Number(elapsedSeconds.toFixed(2)),
@@ -570,6 +749,7 @@ interface LedgerTotals {
   entries: bigint;
   postings: bigint;
   events: bigint;
+  idempotencyKeys: bigint;
 }
 
 async function ledgerTotals(client: pg.Client): Promise<LedgerTotals> {
@@ -579,7 +759,8 @@ async function ledgerTotals(client: pg.Client): Promise<LedgerTotals> {
               as "customerBalanceMinor",
             (select count(*) from journal_entries)::text as entries,
             (select count(*) from postings)::text as postings,
-            (select count(*) from events)::text as events`,
+            (select count(*) from events)::text as events,
+            (select count(*) from idempotency_keys)::text as "idempotencyKeys"`,
   );
   const row = rows[0];
   if (row === undefined) throw new Error('no totals');
@@ -589,6 +770,7 @@ async function ledgerTotals(client: pg.Client): Promise<LedgerTotals> {
     entries: BigInt(row.entries),
     postings: BigInt(row.postings),
     events: BigInt(row.events),
+    idempotencyKeys: BigInt(row.idempotencyKeys),
   };
 }
 
@@ -646,15 +828,18 @@ async function main(): Promise<number> {
         for (const loops of loopCounts) {
           const driver = openDriver(driverName, databaseUrl, loops);
           try {
-            for (const batchSize of batchSizes) {
-              const result = await runShape(driver, customers, loops, batchSize);
-              results.push(result);
-              process.stdout.write(
-                `${driverName.padEnd(18)} B=${loops} N=${String(batchSize).padEnd(4)} ` +
-                  `${String(result.batchesPerSecond).padStart(6)} batches/s ` +
-                  `${String(result.transfersPerSecond).padStart(8)} transfers/s ` +
-                  `p50 ${result.latencyMs.p50} ms p99 ${result.latencyMs.p99} ms\n`,
-              );
+            for (const keys of keyModes) {
+              for (const batchSize of batchSizes) {
+                const result = await runShape(driver, customers, loops, batchSize, keys);
+                results.push(result);
+                process.stdout.write(
+                  `${driverName.padEnd(18)} keys=${keys.padEnd(5)} B=${loops} ` +
+                    `N=${String(batchSize).padEnd(4)} ` +
+                    `${String(result.batchesPerSecond).padStart(6)} batches/s ` +
+                    `${String(result.transfersPerSecond).padStart(8)} transfers/s ` +
+                    `p50 ${result.latencyMs.p50} ms p99 ${result.latencyMs.p99} ms\n`,
+                );
+              }
             }
           } finally {
             await driver.close();
@@ -684,9 +869,17 @@ async function main(): Promise<number> {
       if (after.events - before.events !== committed) {
         problems.push(`events grew ${after.events - before.events}, committed ${committed}`);
       }
+      const keyed = BigInt(
+        results.reduce((sum, r) => sum + (r.keys === 'fresh' ? r.transfers : 0), 0),
+      );
+      if (after.idempotencyKeys - before.idempotencyKeys !== keyed) {
+        problems.push(
+          `idempotency keys grew ${after.idempotencyKeys - before.idempotencyKeys}, committed ${keyed}`,
+        );
+      }
       process.stdout.write(
         problems.length === 0
-          ? `verified: balances sum unchanged (all ${after.balanceMinor}, customers ${after.customerBalanceMinor}), +${committed} entries, +${committed * 2n} postings, +${committed} events\n`
+          ? `verified: balances sum unchanged (all ${after.balanceMinor}, customers ${after.customerBalanceMinor}), +${committed} entries, +${committed * 2n} postings, +${committed} events, +${keyed} idempotency keys\n`
           : `VERIFY FAILED: ${problems.join('; ')}\n`,
       );
       if (values.json !== undefined) {
