@@ -15,7 +15,9 @@
  * --sweep 1,4,16,64,256 (each run duration/4), --quick, --out FILE (docs/benchmarks.json),
  * --engine-only, --engine-submitters 64,1024 (in-process callers), --engine-worker (the
  * in-process engine applies each batch in a worker thread, one message per batch: the trial of
- * issue #17 item 3, SQLite only, bench/lib/worker-batcher.ts), --engines sqlite,postgres,
+ * issue #17 item 3, SQLite only, bench/lib/worker-batcher.ts), --engine-drop-index
+ * postings_entry_idx,… (the in-process engine's database without those indexes of postings:
+ * the fewer-index-writes trial of the same item), --engines sqlite,postgres,
  * --profile / --no-profile (on in full runs), --render-only (regenerate the Markdown and
  * the chart from the JSON file without measuring), --scale with --scale-accounts 1000,100000,1000000
  * and --scale-postings 10000000 (measured runs of --duration, default 10 s with --scale).
@@ -86,6 +88,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean' },
     'engine-submitters': { type: 'string' },
     'engine-worker': { type: 'boolean', default: false },
+    'engine-drop-index': { type: 'string' },
     'render-only': { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     'scale-accounts': { type: 'string' },
@@ -128,6 +131,17 @@ const sweepSeconds = quick
   ? Math.min(2, durationSeconds)
   : Math.max(1, Math.round(durationSeconds / 4));
 const engineOnly = values['engine-only'];
+const dropIndexes = (values['engine-drop-index'] ?? '')
+  .split(',')
+  .map((name) => name.trim())
+  .filter((name) => name !== '');
+for (const name of dropIndexes) {
+  if (!/^postings_[a-z_]+_idx$/.test(name)) {
+    throw new Error(
+      `--engine-drop-index takes indexes of postings (postings_…_idx), got "${name}"`,
+    );
+  }
+}
 const engineWorker = values['engine-worker'];
 const profile = !engineOnly && (values.profile ?? !quick);
 const adminUrl = process.env.DATABASE_URL === '' ? undefined : process.env.DATABASE_URL;
@@ -466,6 +480,11 @@ async function enginePhase(run: EngineRun, adminUrl: string | undefined): Promis
     try {
       const population = await seedPopulation(runtime, customers, false);
       if (run.seedSeconds === 0) run.seedSeconds = population.seedSeconds;
+      // The trial of fewer index writes per posting (issue #17 item 3): the in-process
+      // engine's database only, never the server's; `ledger verify` still runs after.
+      for (const index of dropIndexes) {
+        await sql`drop index ${sql.id(index)}`.execute(runtime.database.db);
+      }
       const results: EngineResult[] = [];
       const shapes: Array<[TransferMix, number]> = [
         ...engineSubmitters.map((n): [TransferMix, number] => ['uniform', n]),
