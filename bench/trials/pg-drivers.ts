@@ -44,8 +44,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+} from 'kysely';
 import pg from 'pg';
 import postgres from 'postgres';
+import type { Database } from '../../src/db/schema.ts';
+import { EVENT_SOURCE, EVENT_TYPES } from '../../src/events/outbox.ts';
+import { batchStatementPostgres } from '../../src/ledger/batch-repository.ts';
 import { formatMinor } from '../../src/money/money.ts';
 import { openRuntime } from '../../src/runtime.ts';
 import { seedPopulation } from '../lib/seed.ts';
@@ -126,105 +136,44 @@ const ALLOCATE_IDS_SQL = `
         array(select nextval(pg_get_serial_sequence('postings', 'id'))
           from generate_series(1, $2)) as postings`;
 
-const WRITE_BATCH_SQL = `
-    with
-      bal as (
-        update accounts as a set balance_minor = v.balance_minor
-        from unnest(
-          $1::bigint[],
-          $2::bigint[]
-        ) as v(id, balance_minor)
-        where a.id = v.id
-        returning 1),
-      whole as (select count(*) = $3 as ok from bal),
-      ent as (
-        insert into journal_entries
-          (id, kind, currency, amount_minor, description, actor_user_id, created_at)
-        overriding system value
-        select u.* from whole, unnest(
-          $4::bigint[], $5::text[],
-          $6::text[], $7::bigint[],
-          $8::text[], $9::text[],
-          $10::timestamptz[]) as u
-        where whole.ok
-        returning 1),
-      pst as (
-        insert into postings
-          (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
-           counterparty_account_id, created_at)
-        overriding system value
-        select u.* from whole, unnest(
-          $11::bigint[], $12::bigint[],
-          $13::bigint[], $14::text[],
-          $15::bigint[], $16::text[],
-          $17::bigint[],
-          $18::bigint[],
-          $19::timestamptz[]) as u
-        where whole.ok
-        returning 1),
-      seq as (
-          update event_sequence set last_sequence = last_sequence + $20
-          where id = 1
-          returning last_sequence),
-        ev as (
-          insert into events (sequence, id, type, source, time, data)
-          select seq.last_sequence - $21 + n.ord, n.id, n.type, n.source, n.time, n.data
-          from whole, seq, unnest(
-            $22::text[], $23::text[],
-            $24::text[], $25::timestamptz[],
-            $26::text[]
-          ) with ordinality as n(id, type, source, time, data, ord)
-          where whole.ok
-          returning 1)
-    select
-      (select count(*) from bal) as balances,
-      (select count(*) from ent) as entries,
-      (select count(*) from pst) as postings,
-      (select count(*) from ev) as events`;
+/** Compiles the server's own statements to text; it never connects. */
+const compiler = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
 
-/** writeBatchPostgres when the events go after other writes (idempotency keys): no events part. */
-const WRITE_BATCH_NO_EVENTS_SQL = `
-    with
-      bal as (
-        update accounts as a set balance_minor = v.balance_minor
-        from unnest(
-          $1::bigint[],
-          $2::bigint[]
-        ) as v(id, balance_minor)
-        where a.id = v.id
-        returning 1),
-      whole as (select count(*) = $3 as ok from bal),
-      ent as (
-        insert into journal_entries
-          (id, kind, currency, amount_minor, description, actor_user_id, created_at)
-        overriding system value
-        select u.* from whole, unnest(
-          $4::bigint[], $5::text[],
-          $6::text[], $7::bigint[],
-          $8::text[], $9::text[],
-          $10::timestamptz[]) as u
-        where whole.ok
-        returning 1),
-      pst as (
-        insert into postings
-          (id, entry_id, account_id, direction, amount_minor, currency, balance_after_minor,
-           counterparty_account_id, created_at)
-        overriding system value
-        select u.* from whole, unnest(
-          $11::bigint[], $12::bigint[],
-          $13::bigint[], $14::text[],
-          $15::bigint[], $16::text[],
-          $17::bigint[],
-          $18::bigint[],
-          $19::timestamptz[]) as u
-        where whole.ok
-        returning 1),
-      ev as (select 1 where false)
-    select
-      (select count(*) from bal) as balances,
-      (select count(*) from ent) as entries,
-      (select count(*) from pst) as postings,
-      (select count(*) from ev) as events`;
+/**
+ * writeBatchPostgres's statement, from its own builder, with and without the events part
+ * (without: when idempotency keys are stored, the events go after them). The rows travel as
+ * array parameters, so the text is the same for every batch; the parameters are, in order,
+ * the balances' two arrays and count, the entries' seven arrays and the postings' nine, then
+ * the event count twice and the events' five arrays.
+ */
+const SAMPLE_EVENT = {
+  specversion: '1.0',
+  id: 'sample',
+  source: EVENT_SOURCE,
+  type: EVENT_TYPES[0],
+  time: new Date(0).toISOString(),
+  datacontenttype: 'application/json',
+  data: {},
+} as const;
+const WRITE_BATCH_SQL = batchStatementPostgres({
+  balances: [],
+  entries: [],
+  postings: [],
+  events: [SAMPLE_EVENT],
+}).compile(compiler).sql;
+const WRITE_BATCH_NO_EVENTS_SQL = batchStatementPostgres({
+  balances: [],
+  entries: [],
+  postings: [],
+  events: [],
+}).compile(compiler).sql;
 
 /** appendEvents: the event counter, then the numbered rows. */
 const NEXT_EVENT_SEQUENCE_SQL = `

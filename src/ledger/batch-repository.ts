@@ -332,15 +332,39 @@ export interface PostgresBatchWrites {
  *
  * The parts are data-modifying CTEs of one statement. The accounts were locked by
  * `lockAccounts` earlier in the transaction, so the update waits for nothing; postings'
- * foreign keys to the entries inserted beside them are checked at the end of the
- * statement, when both are there. If an account row is missing, nothing is inserted, so
+ * references to the entries inserted beside them are checked at the end of the statement,
+ * when both are there (migration 0024's statement trigger). If an account row is missing, nothing is inserted, so
  * the caller's row counts (not a foreign-key error) report it. The event counter's row is locked by this statement
  * and held to commit, as `appendEvents` does. Returns the rows each part touched.
  */
 export async function writeBatchPostgres(
   trx: Trx,
   writes: PostgresBatchWrites,
-): Promise<{ balances: bigint; entries: bigint; postings: bigint; events: bigint }> {
+): Promise<BatchWriteCounts> {
+  const result = await batchStatementPostgres(writes).execute(trx);
+  const row = result.rows[0];
+  if (row === undefined) throw new Error('the batch statement returned no row');
+  return {
+    balances: BigInt(row.balances),
+    entries: BigInt(row.entries),
+    postings: BigInt(row.postings),
+    events: BigInt(row.events),
+  };
+}
+
+/** The rows each part of the batch statement touched. */
+export interface BatchWriteCounts {
+  balances: bigint;
+  entries: bigint;
+  postings: bigint;
+  events: bigint;
+}
+
+/**
+ * The statement of `writeBatchPostgres`, not executed (bench/trials/pg-drivers.ts replays
+ * its text through other drivers). Its text depends only on whether there are events.
+ */
+export function batchStatementPostgres(writes: PostgresBatchWrites): RawBuilder<BatchWriteCounts> {
   const { balances, entries: e, postings: p, events } = writes;
   const count = BigInt(events.length);
   const eventsPart =
@@ -360,7 +384,7 @@ export async function writeBatchPostgres(
           ) with ordinality as n(id, type, source, time, data, ord)
           where whole.ok
           returning 1)`;
-  const result = await sql<{ balances: bigint; entries: bigint; postings: bigint; events: bigint }>`
+  return sql<BatchWriteCounts>`
     with
       bal as (
         update accounts as a set balance_minor = v.balance_minor
@@ -401,13 +425,5 @@ export async function writeBatchPostgres(
       (select count(*) from bal) as balances,
       (select count(*) from ent) as entries,
       (select count(*) from pst) as postings,
-      (select count(*) from ev) as events`.execute(trx);
-  const row = result.rows[0];
-  if (row === undefined) throw new Error('the batch statement returned no row');
-  return {
-    balances: BigInt(row.balances),
-    entries: BigInt(row.entries),
-    postings: BigInt(row.postings),
-    events: BigInt(row.events),
-  };
+      (select count(*) from ev) as events`;
 }
