@@ -93,7 +93,11 @@ async function balanceOf(db: Db, accountNumber: string): Promise<bigint> {
 }
 
 /** Inserts a journal entry directly, bypassing the engine, and returns its id. */
-async function forgeEntry(db: Db, amountMinor: bigint): Promise<bigint> {
+async function forgeEntry(
+  db: Db,
+  amountMinor: bigint,
+  actorUserId: string | null = null,
+): Promise<bigint> {
   const row = await db
     .insertInto('journal_entries')
     .values({
@@ -101,7 +105,7 @@ async function forgeEntry(db: Db, amountMinor: bigint): Promise<bigint> {
       currency: 'USD',
       amount_minor: amountMinor,
       description: 'forged by the test',
-      actor_user_id: null,
+      actor_user_id: actorUserId,
       created_at: new Date().toISOString(),
     })
     .returning('id')
@@ -410,20 +414,7 @@ for (const engine of ENGINES) {
           .execute(),
         refusal,
       );
-      await assert.rejects(
-        db
-          .insertInto('journal_entries')
-          .values({
-            kind: 'deposit',
-            currency: 'USD',
-            amount_minor: 1n,
-            description: 'forged by the test',
-            actor_user_id: nowhere.toString(),
-            created_at: new Date().toISOString(),
-          })
-          .execute(),
-        refusal,
-      );
+      await assert.rejects(forgeEntry(db, 1n, nowhere.toString()), refusal);
       if (engine === 'postgres') {
         // The SQLSTATE of a foreign key, so a client tells it apart as before.
         await assert.rejects(forgePosting(db, posting({ accountId: nowhere })), {
@@ -454,17 +445,7 @@ for (const engine of ENGINES) {
             updated_at: now,
           })
           .execute();
-        await trx
-          .insertInto('journal_entries')
-          .values({
-            kind: 'deposit',
-            currency: 'USD',
-            amount_minor: 1n,
-            description: 'forged by the test',
-            actor_user_id: 'actor-only-user',
-            created_at: now,
-          })
-          .execute();
+        await forgeEntry(trx, 1n, 'actor-only-user');
         return removal.execute(trx);
       };
       for (const removal of [

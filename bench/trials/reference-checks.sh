@@ -37,14 +37,16 @@ SQL
 # Warm-up, not reported: the first seconds on a fresh database are dominated by its first
 # checkpoint and cold caches.
 for variant in fk trig; do
-  pgbench "$base/corebank_refcheck_$variant" -n -c 1 -T 3 -f bench/trials/reference-checks-batch.sql >/dev/null 2>&1
+  pgbench "$base/corebank_refcheck_$variant" -n -c 1 -T 3 -D spread=1 -f bench/trials/reference-checks.sql >/dev/null 2>&1
 done
 for shape in batch hot; do
+  spread=1
+  [ "$shape" = hot ] && spread=0
   for round in $(seq 1 "$rounds"); do
     for variant in fk trig; do
       printf '%-5s %-5s round %s: ' "$shape" "$variant" "$round"
       pgbench "$base/corebank_refcheck_$variant" -n -c 1 -T "$seconds" \
-        -f "bench/trials/reference-checks-$shape.sql" 2>&1 |
+        -D "spread=$spread" -f bench/trials/reference-checks.sql 2>&1 |
         grep -E 'latency average|failed transactions' | tr '\n' ' '
       echo
     done
