@@ -155,11 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     pinMaxAttempts: config.pinMaxAttempts,
     limits: limitsConfigOf(config.controls),
   });
-  const batcher = new CommandBatcher(
-    database.db,
-    engine,
-    batcherOptionsOf(config, database.engine),
-  );
+  const batcher = new CommandBatcher(database.db, engine, batcherOptionsOf(config));
   const accounts = new AccountsService(database.db, database.readDb);
   const staffActions = new StaffActions({
     db: database.db,

@@ -79,7 +79,7 @@ export async function runEngine(
   };
   // The same settings the server uses, without load shedding: this measures capacity, and
   // its submitters wait for each answer, so they cannot overload the queue anyway.
-  const options = { ...batcherOptionsOf(config, database.engine), maxWaitMs: undefined };
+  const options = { ...batcherOptionsOf(config), maxWaitMs: undefined };
   const trial = worker ? await startWorkerBatcher(deps, config, options) : null;
   try {
     const batcher =

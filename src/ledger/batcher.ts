@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { Db, Engine } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { CorebankError } from '../errors.ts';
 import { dependencyFailureOf } from '../reliability/dependencies.ts';
 import { WaitAdmission } from './admission.ts';
@@ -26,24 +26,21 @@ export interface BatcherOptions {
 }
 
 /**
- * The batcher settings a server uses for its engine and configuration. SQLite has one
- * writer, so one batch at a time; PostgreSQL commits batches on several connections at once
- * (their locks are taken in one global order, so they cannot deadlock).
+ * The batcher settings a server uses for its configuration. One batch at a time on both
+ * engines by default: SQLite has one writer, and on PostgreSQL concurrent batches queue on
+ * the accounts they share and split the load into smaller batches, so one at a time
+ * commits more transfers a second with a lower p99 (docs/performance.md, issue #17).
+ * `LEDGER_BATCH_CONCURRENCY` allows more (on PostgreSQL, each on its own connection; their
+ * locks are taken in one global order, so they cannot deadlock).
  */
 export function batcherOptionsOf(
-  config: Pick<
-    Config,
-    'ledgerMaxBatchSize' | 'ledgerMaxQueueSize' | 'ledgerBatchConcurrency' | 'databasePoolSize'
-  > &
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'ledgerMaxQueueSize' | 'ledgerBatchConcurrency'> &
     Partial<Pick<Config, 'ledgerMaxWaitMs'>>,
-  engine: Engine,
 ): BatcherOptions {
   return {
     maxBatchSize: config.ledgerMaxBatchSize,
     maxQueueSize: config.ledgerMaxQueueSize,
-    concurrency:
-      config.ledgerBatchConcurrency ??
-      (engine === 'sqlite' ? 1 : Math.min(4, config.databasePoolSize)),
+    concurrency: config.ledgerBatchConcurrency ?? 1,
     maxWaitMs: config.ledgerMaxWaitMs,
   };
 }
