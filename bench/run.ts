@@ -8,6 +8,7 @@
  *   npm run bench -- --engine-only                 # only the in-process engine
  *   npm run bench -- --engine-only --engine-worker # ...its SQLite batches in a worker thread
  *   npm run bench -- --engines postgres            # only PostgreSQL (needs DATABASE_URL)
+ *   npm run bench -- --engines sqlite --server-worker # the server's SQLite batches in a worker
  *   npm run bench -- --scale                       # how cost grows (long): 1,000, 100,000 and
  *                                                  # 1,000,000 accounts, then 10 million postings
  *
@@ -17,7 +18,8 @@
  * in-process engine applies each batch in a worker thread, one message per batch: the trial of
  * issue #17 item 3, SQLite only, bench/lib/worker-batcher.ts), --engine-drop-index
  * postings_entry_idx,… (the in-process engine's database without those indexes of postings:
- * the fewer-index-writes trial of the same item), --engines sqlite,postgres,
+ * the fewer-index-writes trial of the same item), --server-worker (the server applies its
+ * batches in that worker: bench/trials/worker-server.ts), --engines sqlite,postgres,
  * --profile / --no-profile (on in full runs), --render-only (regenerate the Markdown and
  * the chart from the JSON file without measuring), --scale with --scale-accounts 1000,100000,1000000
  * and --scale-postings 10000000 (measured runs of --duration, default 10 s with --scale).
@@ -88,6 +90,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean' },
     'engine-submitters': { type: 'string' },
     'engine-worker': { type: 'boolean', default: false },
+    'server-worker': { type: 'boolean', default: false },
     'engine-drop-index': { type: 'string' },
     'render-only': { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
@@ -143,6 +146,7 @@ for (const name of dropIndexes) {
   }
 }
 const engineWorker = values['engine-worker'];
+const serverWorker = values['server-worker'];
 const profile = !engineOnly && (values.profile ?? !quick);
 const adminUrl = process.env.DATABASE_URL === '' ? undefined : process.env.DATABASE_URL;
 const engines = (values.engines ?? (adminUrl === undefined ? 'sqlite' : 'sqlite,postgres'))
@@ -152,8 +156,8 @@ for (const engine of engines) {
   if (engine !== 'sqlite' && engine !== 'postgres') {
     throw new Error(`--engines takes sqlite and/or postgres, got "${engine}"`);
   }
-  if (engine === 'postgres' && engineWorker) {
-    throw new Error('--engine-worker is a trial for SQLite only; leave out --engines postgres');
+  if (engine === 'postgres' && (engineWorker || serverWorker)) {
+    throw new Error('the worker trials are for SQLite only; leave out --engines postgres');
   }
   if (engine === 'postgres' && adminUrl === undefined) {
     throw new Error(
@@ -220,7 +224,12 @@ async function withServer<T>(
   nodeArgs: string[],
   body: (server: RunningServer) => Promise<T>,
 ): Promise<T> {
-  const server = await startServer(database, nodeArgs);
+  const server = await startServer(
+    database,
+    nodeArgs,
+    undefined,
+    serverWorker ? 'bench/trials/worker-server.ts' : undefined,
+  );
   running.add(server);
   try {
     return await body(server);
@@ -545,6 +554,7 @@ async function benchEngine(engine: EngineName): Promise<EngineRun> {
       sweepSeconds,
       engineSubmitters,
       engineWorker,
+      serverWorker,
     },
     seedSeconds: 0,
     http: null,

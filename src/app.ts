@@ -35,8 +35,8 @@ import { httpsOptionsOf, trustProxyOf } from './http/transport.ts';
 import type { App } from './http/types.ts';
 import { createValidatorCompiler } from './http/validation.ts';
 import { registerWebDashboard } from './http/web-dashboard.ts';
-import { batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
-import { LedgerEngine } from './ledger/engine.ts';
+import { type BatcherOptions, batcherOptionsOf, CommandBatcher } from './ledger/batcher.ts';
+import { LedgerEngine, type LedgerEngineDeps } from './ledger/engine.ts';
 import { MoneyService } from './ledger/money-service.ts';
 import { registerMoneyRoutes } from './ledger/routes.ts';
 import { registerCurrencyRoutes } from './money/routes.ts';
@@ -53,6 +53,15 @@ export interface AppDeps {
   config: Config;
   database: DatabaseHandle;
   secrets: Secrets;
+  /**
+   * Another way to apply the money commands' batches, for the benchmark's trials only
+   * (bench/trials/worker-server.ts). Unset, as in the server and every test: the batcher
+   * applies them in transactions on `database.db`, on this thread.
+   */
+  ledgerBatcher?: (
+    engine: LedgerEngineDeps,
+    options: BatcherOptions,
+  ) => Promise<{ batcher: CommandBatcher; close: () => Promise<void> }>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -149,13 +158,21 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const authInfrastructure = await openAuthInfrastructure(app, config, database);
   const authServices = buildAuthServices(authInfrastructure, config, database, secrets);
   const { tokens } = authServices;
-  const engine = new LedgerEngine({
+  const engineDeps: LedgerEngineDeps = {
     engine: database.engine,
     pinPepper: secrets.pinPepper,
     pinMaxAttempts: config.pinMaxAttempts,
     limits: limitsConfigOf(config.controls),
-  });
-  const batcher = new CommandBatcher(database.db, engine, batcherOptionsOf(config));
+  };
+  const engine = new LedgerEngine(engineDeps);
+  let batcher: CommandBatcher;
+  if (deps.ledgerBatcher === undefined) {
+    batcher = new CommandBatcher(database.db, engine, batcherOptionsOf(config));
+  } else {
+    const trial = await deps.ledgerBatcher(engineDeps, batcherOptionsOf(config));
+    app.addHook('onClose', trial.close);
+    batcher = trial.batcher;
+  }
   const accounts = new AccountsService(database.db, database.readDb);
   const staffActions = new StaffActions({
     db: database.db,

@@ -72,6 +72,8 @@ export interface EngineRun {
     engineSubmitters: number[];
     /** `--engine-worker`: the in-process engine's batches ran in a worker thread. */
     engineWorker?: boolean;
+    /** The server applied its batches in a worker thread (bench/trials/worker-server.ts). */
+    serverWorker?: boolean;
   };
   seedSeconds: number;
   http: HttpResults | null;

@@ -98,8 +98,8 @@ export interface RunningServer {
 }
 
 /**
- * Starts `src/main.ts` with the given Node flags (e.g. `--cpu-prof`) and waits until
- * `/health/ready` answers, bounded. The server logs at its default level (`info`, a line per
+ * Starts `src/main.ts` (or a trial's entry point, `script`) with the given Node flags (e.g.
+ * `--cpu-prof`) and waits until `/health/ready` answers, bounded. The server logs at its default level (`info`, a line per
  * request) into a file, as a deployment's log collector would take it, rather than into a
  * pipe this process would have to drain while it generates the load.
  */
@@ -107,8 +107,9 @@ export function startServer(
   database: BenchDatabase,
   nodeArgs: readonly string[] = [],
   timeoutMs = 60_000,
+  script = 'src/main.ts',
 ): Promise<RunningServer> {
-  return startProcess(['src/main.ts'], database.env, nodeArgs, '/health/ready', timeoutMs);
+  return startProcess([script], database.env, nodeArgs, '/health/ready', timeoutMs);
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The SQLite batch worker of the worker trial (issue #17 item 3), started by
- * ./worker-batcher.ts with `--engine-worker`. It owns a second connection to the bench's
+ * ./worker-batcher.ts (`--engine-worker`, `--server-worker`). It owns a second connection to the bench's
  * SQLite file, opened by `openDatabase` exactly as the server opens its own (WAL,
  * synchronous=FULL, foreign keys, 5 s busy timeout, `BEGIN IMMEDIATE`), and applies each
  * batch the main thread posts in one transaction: the same `LedgerEngine.applyAll` and the
@@ -16,6 +16,7 @@
 import { Buffer } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { sql } from 'kysely';
+import type { DailyLimitsConfig } from '../../src/controls/limits.ts';
 import { type DatabaseHandle, openDatabase } from '../../src/db/database.ts';
 import { type AnyOutcome, LedgerEngine, type MoneyCommand } from '../../src/ledger/engine.ts';
 
@@ -26,6 +27,8 @@ export interface BatchWorkerData {
   databasePoolSize: number;
   pinPepper: Uint8Array;
   pinMaxAttempts: number;
+  /** The server's daily outgoing limits (a Map of bigints clones unchanged); absent: none. */
+  limits: DailyLimitsConfig | undefined;
 }
 
 /** One batch (one message, one transaction), or the request to close and exit. */
@@ -78,11 +81,12 @@ async function main(): Promise<void> {
     databasePoolSize: data.databasePoolSize,
   });
   if (database.engine !== 'sqlite') throw new Error('the batch worker is for SQLite only');
-  // The same deps as bench/lib/engine-bench.ts gives the inline engine (no daily limits).
+  // The same deps as the main thread's engine (the engine bench gives it no daily limits).
   const engine = new LedgerEngine({
     engine: 'sqlite',
     pinPepper: Buffer.from(data.pinPepper),
     pinMaxAttempts: data.pinMaxAttempts,
+    ...(data.limits === undefined ? {} : { limits: data.limits }),
   });
   // One batch at a time, in arrival order: the batcher sends one at a time for SQLite, and
   // the chain keeps it so even if it did not (the driver's mutex would too).

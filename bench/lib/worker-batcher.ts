@@ -1,6 +1,7 @@
 /**
- * The worker trial of issue #17 item 3, for the in-process engine bench only (the server is
- * unchanged): the server's own CommandBatcher (src/ledger/batcher.ts), with its queue, its
+ * The worker trial of issue #17 item 3, for the in-process engine bench (`--engine-worker`)
+ * and the server started by bench/trials/worker-server.ts (`--server-worker`); the server
+ * itself is unchanged: the server's own CommandBatcher (src/ledger/batcher.ts), with its queue, its
  * maximum batch size and its one batch at a time for SQLite, but each batch is applied by a
  * worker thread (./sqlite-batch-worker.ts) on its own SQLite connection, one message per
  * batch, so the batch's statements and its commit's fsync no longer block the main thread.
@@ -121,12 +122,12 @@ export class WorkerLedgerEngine extends LedgerEngine {
     database: { dataDir: string; databasePoolSize: number },
   ): Promise<WorkerLedgerEngine> {
     if (deps.engine !== 'sqlite') throw new Error('the worker trial is for SQLite only');
-    if (deps.limits !== undefined) throw new Error('the batch worker applies no daily limits');
     const workerData: BatchWorkerData = {
       dataDir: database.dataDir,
       databasePoolSize: database.databasePoolSize,
       pinPepper: deps.pinPepper,
       pinMaxAttempts: deps.pinMaxAttempts,
+      limits: deps.limits,
     };
     const worker = new Worker(new URL('./sqlite-batch-worker.ts', import.meta.url), {
       workerData,
@@ -159,7 +160,7 @@ export class WorkerLedgerEngine extends LedgerEngine {
     });
   }
 
-  /** The engine bench sends no bulk requests; the trial does not carry them. */
+  /** The benchmarks' transfer runs send no bulk requests; the trial does not carry them. */
   override applyBulk(): Promise<BulkOutcome> {
     return Promise.reject(new Error('the worker trial does not apply bulk requests'));
   }
