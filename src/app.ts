@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { Type } from 'typebox';
 import { AccountsService } from './accounts/accounts-service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
@@ -30,7 +30,6 @@ import { redactLogFields } from './http/log-redaction.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { ProblemSchema } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limits.ts';
-import { OneLinePerRequest } from './http/request-log.ts';
 import { CSP_HEADER, registerSecurityHeaders } from './http/security-headers.ts';
 import { httpsOptionsOf, trustProxyOf } from './http/transport.ts';
 import type { App } from './http/types.ts';
@@ -83,10 +82,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       // Query strings can carry tokens (`?access_token=`): their values never reach a log.
       serializers: { req: serializeRequest },
     },
-    // One line per request (src/http/request-log.ts). A request shed at the door (overload)
-    // gets none: under overload one per refusal would cost the time shedding saves (they
-    // are counted and summarised instead, src/reliability/entry-admission.ts).
-    logController: new OneLinePerRequest({ disableRequestLogging: wasShed }),
+    // A request shed at the door (overload) gets no "request completed" line: under
+    // overload one per refusal would cost the time shedding saves (they are counted and
+    // summarised instead, src/reliability/entry-admission.ts).
+    logController: new LogController({ disableRequestLogging: wasShed }),
     bodyLimit: config.bodyLimitBytes,
     // A caller's request id is kept when it looks like one, so logs can be joined across
     // services; anything else is replaced rather than written into our logs.

@@ -241,46 +241,4 @@ describe('secrets in query strings are not logged (#14)', () => {
     assert.ok(urls.includes('/health/live?Token=[redacted]'));
     assert.ok(!server.stdout.includes('leaked-token-value'), 'the token is nowhere in the log');
   });
-
-  it('each request is one log line at info, with the request, its status, time and id (#17)', async () => {
-    database ??= await createTestDatabase('sqlite');
-    const server = await processes.startServer(
-      childEnv(database.env, {
-        HOST: '127.0.0.1',
-        PORT: String(await freePort()),
-        NODE_ENV: 'development',
-        LOG_LEVEL: 'info',
-        RATE_LIMITS: 'off',
-      }),
-    );
-    const requests = [
-      { id: 'one-line-a', path: '/health/live', status: 200 },
-      { id: 'one-line-b', path: '/health/live', status: 200 },
-      { id: 'one-line-404', path: '/api/v1/no-such-route', status: 404 },
-    ];
-    for (const { id, path, status } of requests) {
-      const response = await fetch(`${server.baseUrl}${path}`, { headers: { 'x-request-id': id } });
-      assert.equal(response.status, status);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const lines = server.logLines();
-    for (const { id, path, status } of requests) {
-      const completed = lines.filter(
-        (line) => line.reqId === id && line.msg === 'request completed',
-      );
-      assert.equal(completed.length, 1, `one line for request ${id}`);
-      const line = completed[0] ?? {};
-      const req = (line.req ?? {}) as { method?: string; url?: string };
-      const res = (line.res ?? {}) as { statusCode?: number };
-      assert.equal(line.level, 30);
-      assert.deepEqual({ method: req.method, url: req.url }, { method: 'GET', url: path });
-      assert.equal(res.statusCode, status);
-      assert.equal(typeof line.responseTime, 'number');
-    }
-    // The successful requests have no other line; nothing is logged as "incoming request".
-    for (const { id } of requests.slice(0, 2)) {
-      assert.equal(lines.filter((line) => line.reqId === id).length, 1);
-    }
-    assert.equal(lines.filter((line) => line.msg === 'incoming request').length, 0);
-  });
 });
