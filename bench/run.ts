@@ -358,6 +358,7 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
   );
 
   let ok2xx = 0;
+  let transferEntries = 0;
   let server: RunningServer | undefined;
   const transfers = async (mix: TransferMix, conns: number, seconds: number) => {
     if (server === undefined) throw new Error('no server is running');
@@ -399,6 +400,10 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
       points.push({ connections: conns, transfers: point, ceiling: pointCeiling });
     }
     await verifyOrFail(run, database, 'the concurrency sweep');
+    // Every transfer the server acknowledged must be in the ledger. Counted before the bulk
+    // phase, whose entries would otherwise hide a lost one; every counted answer was sent
+    // after its commit, so requests still in flight can only add entries.
+    transferEntries = await countTransferEntries(database);
     const bulk = await bulkPhase({
       baseUrl: started.baseUrl,
       database,
@@ -422,9 +427,6 @@ async function httpPhases(run: EngineRun, database: BenchDatabase): Promise<void
     };
     return result;
   });
-  // Every transfer the server acknowledged must be in the ledger (the server has stopped,
-  // so nothing is in flight any more).
-  const transferEntries = await countTransferEntries(database);
   http.acknowledged = { ok2xx, transferEntries };
   run.http = http;
   log(engine, `acknowledged transfers ${ok2xx}, transfer entries in the ledger ${transferEntries}`);

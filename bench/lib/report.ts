@@ -280,7 +280,7 @@ function runSection(run: EngineRun): string[] {
       loadRow('transfers, hot destination (all pay one merchant)', http.hotDestination, http),
       loadRow('transfers, hot source (one merchant pays all)', http.hotSource, http),
       '',
-      `Every 2xx answer is a committed transfer: the load generator saw ${int(http.acknowledged.ok2xx)} successful transfers and the ledger holds ${int(http.acknowledged.transferEntries)} transfer entries (a few more than answers is expected: requests in flight when a run stops still commit).`,
+      `Every 2xx answer is a committed transfer: the load generator saw ${int(http.acknowledged.ok2xx)} successful transfers and the ledger held ${int(http.acknowledged.transferEntries)} transfer entries before the bulk phase (a few more than answers is expected: requests in flight when a run stops still commit).`,
       '',
       ...(http.serverMemory == null
         ? []
