@@ -195,6 +195,68 @@ for (const engine of ENGINES) {
       assert.ok((await metric(t, 'corebank_ledger_largest_batch')) > 1);
     });
 
+    it(
+      'a batch reads everything in one statement on PostgreSQL, one per table on SQLite (#17)',
+      TIMEOUT,
+      async () => {
+        const { user, account } = await t.fundedCustomer('1.00');
+        const other = await t.fundedCustomer('1.00');
+        const ledger = new LedgerEngine({
+          engine,
+          pinPepper: t.runtime.secrets.pinPepper,
+          pinMaxAttempts: 3,
+        });
+        // Every statement the batch sends, by the kind of its root node, in order.
+        const sent: string[] = [];
+        const db = t.runtime.database.db.withPlugin({
+          transformQuery: ({ node }) => {
+            sent.push(node.kind);
+            return node;
+          },
+          transformResult: async ({ result }) => result,
+        });
+        const batcher = new CommandBatcher(db, ledger, {
+          maxBatchSize: 100,
+          maxQueueSize: 100,
+          concurrency: 1,
+        });
+        const outcome = await batcher.submit({
+          ...base(user, account, 25n),
+          kind: 'transfer',
+          pin: DEFAULT_PIN,
+          toAccountNumber: other.account,
+        });
+        assert.equal(codeOf(outcome), 'ok');
+        // The reads (users, limits, keys, accounts, holds), then the ids, then the write (with
+        // its events, as nothing else is to be written).
+        if (engine === 'postgres') {
+          assert.deepEqual(sent, ['RawNode', 'RawNode', 'RawNode'], 'read, allocate ids, write');
+        } else {
+          assert.ok(sent.length >= 6, `SQLite: one statement per table (${sent.join(', ')})`);
+        }
+        // With an Idempotency-Key, the key is stored by the same write; its replay only reads.
+        const keyed = {
+          ...base(user, account, 25n),
+          kind: 'transfer' as const,
+          pin: DEFAULT_PIN,
+          toAccountNumber: other.account,
+          idempotency: { key: 'reads-once', requestHash: 'same' },
+        };
+        for (const expected of [
+          { replayed: false, statements: 3 },
+          { replayed: true, statements: 1 },
+        ]) {
+          sent.length = 0;
+          const again = await batcher.submit(keyed);
+          assert.equal(codeOf(again), 'ok');
+          assert.equal(again.replayed, expected.replayed);
+          if (engine === 'postgres') assert.equal(sent.length, expected.statements, sent.join());
+        }
+        assert.equal(await t.balance(user, account), '0.50');
+        assert.equal(await t.balance(other.user, other.account), '1.50');
+      },
+    );
+
     it('one command that fails in the database does not take its batch down', TIMEOUT, async () => {
       const { user, account } = await t.fundedCustomer('1.00');
       const ledger = new LedgerEngine({

@@ -27,7 +27,7 @@ const ACCOUNT_COLUMNS = [
   'created_at',
 ] as const;
 
-type AccountRow = {
+export type AccountRow = {
   id: bigint;
   account_number: string;
   user_id: string | null;
@@ -40,7 +40,7 @@ type AccountRow = {
   created_at: string;
 };
 
-function toRecord(row: AccountRow): AccountRecord {
+export function accountRecordOf(row: AccountRow): AccountRecord {
   return {
     id: row.id,
     accountNumber: row.account_number,
@@ -104,7 +104,7 @@ export async function insertCustomerAccount(
     })
     .returning(ACCOUNT_COLUMNS)
     .executeTakeFirstOrThrow();
-  return toRecord(row);
+  return accountRecordOf(row);
 }
 
 export async function countAccountsOfUser(db: Db, userId: string): Promise<number> {
@@ -123,7 +123,7 @@ export async function listAccountsOfUser(db: Db, userId: string): Promise<Accoun
     .where('user_id', '=', userId)
     .orderBy('id')
     .execute();
-  return rows.map(toRecord);
+  return rows.map(accountRecordOf);
 }
 
 export async function findAccountByNumber(
@@ -135,7 +135,7 @@ export async function findAccountByNumber(
     .select(ACCOUNT_COLUMNS)
     .where('account_number', '=', accountNumber)
     .executeTakeFirst();
-  return row === undefined ? null : toRecord(row);
+  return row === undefined ? null : accountRecordOf(row);
 }
 
 /**
@@ -155,5 +155,5 @@ export async function lockAccounts(
     .orderBy('id')
     .$if(engine === 'postgres', (q) => q.forNoKeyUpdate())
     .execute();
-  return new Map(rows.map((row) => [row.account_number, toRecord(row)]));
+  return new Map(rows.map((row) => [row.account_number, accountRecordOf(row)]));
 }

@@ -85,7 +85,11 @@ export async function readDailyOutgoing(
   outgoingKinds: readonly string[],
   day: { startIso: string; endIso: string },
   config: DailyLimitsConfig,
-  options: { onlyLimited?: boolean } = {},
+  options: {
+    onlyLimited?: boolean;
+    /** The users' `user_limits` rows when the caller has read them already (under lock). */
+    ownLimits?: ReadonlyArray<{ user_id: string; currency: string; daily_outgoing_minor: bigint }>;
+  } = {},
 ): Promise<Map<string, Map<string, DailyOutgoing>>> {
   const result = new Map<string, Map<string, DailyOutgoing>>();
   if (userIds.length === 0) return result;
@@ -96,11 +100,13 @@ export async function readDailyOutgoing(
     }
     result.set(userId, perCurrency);
   }
-  const own = await trx
-    .selectFrom('user_limits')
-    .select(['user_id', 'currency', 'daily_outgoing_minor'])
-    .where('user_id', 'in', [...userIds])
-    .execute();
+  const own =
+    options.ownLimits ??
+    (await trx
+      .selectFrom('user_limits')
+      .select(['user_id', 'currency', 'daily_outgoing_minor'])
+      .where('user_id', 'in', [...userIds])
+      .execute());
   for (const row of own) {
     const entry = result.get(row.user_id)?.get(row.currency);
     const limitMinor = BigInt(row.daily_outgoing_minor);

@@ -16,6 +16,7 @@ import { paymentLimitsMigration } from './migrations/0019-payment-limits.ts';
 import { standingOrderPaymentsMigration } from './migrations/0020-standing-order-payments.ts';
 import { sessionDevicesMigration } from './migrations/0022-session-devices.ts';
 import { ledgerReferenceChecksMigration } from './migrations/0024-ledger-reference-checks.ts';
+import { batchReadFunctionMigration } from './migrations/0025-batch-read-function.ts';
 
 /**
  * Applies every pending migration. Migrations are code (not files discovered at run time),
@@ -40,6 +41,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     '0020-standing-order-payments': standingOrderPaymentsMigration(handle.engine),
     '0022-session-devices': sessionDevicesMigration(handle.engine),
     '0024-ledger-reference-checks': ledgerReferenceChecksMigration(handle.engine),
+    '0025-batch-read-function': batchReadFunctionMigration(handle.engine),
   };
   const migrator = new Migrator({
     db: handle.db,

@@ -29,7 +29,7 @@ const HOLD_COLUMNS = [
   'holds.capture_transaction_id',
 ] as const;
 
-interface HoldRow {
+export interface HoldRow {
   id: string;
   account_id: bigint;
   account_number: string;
@@ -48,7 +48,7 @@ export interface HoldRecord extends LockedHold {
   captureTransactionId: string | null;
 }
 
-function toRecord(row: HoldRow): HoldRecord {
+export function holdRecordOf(row: HoldRow): HoldRecord {
   return {
     id: row.id,
     accountId: row.account_id,
@@ -91,6 +91,15 @@ export function toHoldView(hold: LockedHold, now: string): HoldView {
  * Every change of a hold's status is made under its account's lock (the write path and the
  * sweeper both take it), so what is read here stays true until the batch commits.
  */
+/** The existing holds a batch's commands name (captures, voids), each once. */
+export function namedHoldIds(commands: readonly MoneyCommand[]): string[] {
+  return [
+    ...new Set(
+      commands.flatMap((c) => ('holdId' in c && c.kind !== 'hold_place' ? [c.holdId] : [])),
+    ),
+  ];
+}
+
 export async function readHoldsForBatch(
   trx: Trx,
   accounts: Map<string, LockedAccount>,
@@ -114,11 +123,7 @@ export async function readHoldsForBatch(
       if (account !== undefined) account.pendingHoldsMinor = BigInt(row.total);
     }
   }
-  const named = [
-    ...new Set(
-      commands.flatMap((c) => ('holdId' in c && c.kind !== 'hold_place' ? [c.holdId] : [])),
-    ),
-  ];
+  const named = namedHoldIds(commands);
   if (named.length > 0) {
     const rows = await trx
       .selectFrom('holds')
@@ -126,7 +131,7 @@ export async function readHoldsForBatch(
       .select(HOLD_COLUMNS)
       .where('holds.id', 'in', named)
       .execute();
-    for (const row of rows) holds.set(row.id, toRecord(row));
+    for (const row of rows) holds.set(row.id, holdRecordOf(row));
   }
   return holds;
 }
@@ -190,7 +195,7 @@ export async function findHold(db: Db | Trx, id: string): Promise<HoldRecord | n
     .select(HOLD_COLUMNS)
     .where('holds.id', '=', id)
     .executeTakeFirst();
-  return row === undefined ? null : toRecord(row);
+  return row === undefined ? null : holdRecordOf(row);
 }
 
 /**
@@ -231,7 +236,7 @@ export async function listHolds(
     .orderBy('holds.id', 'desc')
     .limit(options.limit)
     .execute();
-  return rows.map(toRecord);
+  return rows.map(holdRecordOf);
 }
 
 /** Pending holds past their expiry, oldest first: what the sweeper records next. */

@@ -284,15 +284,18 @@ export async function setBalances(
   return updated;
 }
 
+/** An idempotency key and the outcome it answers from now on (JSON). */
+export interface NewIdempotencyKey {
+  userId: string;
+  key: string;
+  requestHash: string;
+  outcome: string;
+  now: string;
+}
+
 export async function insertIdempotencyKeys(
   trx: Trx,
-  keys: ReadonlyArray<{
-    userId: string;
-    key: string;
-    requestHash: string;
-    outcome: string;
-    now: string;
-  }>,
+  keys: ReadonlyArray<NewIdempotencyKey>,
 ): Promise<bigint> {
   let inserted = 0n;
   for (const chunk of chunks(keys)) {
@@ -321,11 +324,13 @@ export interface PostgresBatchWrites {
   postings: readonly PostingRow[];
   /** Numbered from the event counter in this statement, in this order; empty: none. */
   events: ReadonlyArray<Omit<CloudEvent, 'sequence'>>;
+  /** Idempotency keys to store (an existing key is not overwritten); absent: none. */
+  keys?: ReadonlyArray<NewIdempotencyKey>;
 }
 
 /**
- * PostgreSQL: a batch's balances, journal entries, postings and (when given) its outbox
- * events in one statement, one round trip (issue #17, item 4). Each table's rows travel as
+ * PostgreSQL: a batch's balances, journal entries, postings and (when given) its idempotency
+ * keys and outbox events in one statement, one round trip (issue #17, item 4). Each table's rows travel as
  * one array per column and are expanded by `unnest`, so the statement's text and its
  * eleven-plus parameters are the same whatever the batch's size: PostgreSQL parses and
  * plans a short statement instead of a VALUES list of thousands of parameters.
@@ -348,6 +353,7 @@ export async function writeBatchPostgres(
     balances: BigInt(row.balances),
     entries: BigInt(row.entries),
     postings: BigInt(row.postings),
+    keys: BigInt(row.keys),
     events: BigInt(row.events),
   };
 }
@@ -357,6 +363,7 @@ export interface BatchWriteCounts {
   balances: bigint;
   entries: bigint;
   postings: bigint;
+  keys: bigint;
   events: bigint;
 }
 
@@ -365,7 +372,20 @@ export interface BatchWriteCounts {
  * its text through other drivers). Its text depends only on whether there are events.
  */
 export function batchStatementPostgres(writes: PostgresBatchWrites): RawBuilder<BatchWriteCounts> {
-  const { balances, entries: e, postings: p, events } = writes;
+  const { balances, entries: e, postings: p, events, keys = [] } = writes;
+  const keysPart =
+    keys.length === 0
+      ? sql`ik as (select 1 where false)`
+      : sql`ik as (
+          insert into idempotency_keys (user_id, key, request_hash, outcome, created_at)
+          select u.* from whole, unnest(
+            ${keys.map((k) => k.userId)}::text[], ${keys.map((k) => k.key)}::text[],
+            ${keys.map((k) => k.requestHash)}::text[], ${keys.map((k) => k.outcome)}::text[],
+            ${keys.map((k) => k.now)}::timestamptz[]
+          ) as u
+          where whole.ok
+          on conflict (user_id, key) do nothing
+          returning 1)`;
   const count = BigInt(events.length);
   const eventsPart =
     events.length === 0
@@ -420,10 +440,12 @@ export function batchStatementPostgres(writes: PostgresBatchWrites): RawBuilder<
           ${p.map((x) => x.createdAt)}::timestamptz[]) as u
         where whole.ok
         returning 1),
+      ${keysPart},
       ${eventsPart}
     select
       (select count(*) from bal) as balances,
       (select count(*) from ent) as entries,
       (select count(*) from pst) as postings,
+      (select count(*) from ik) as keys,
       (select count(*) from ev) as events`;
 }

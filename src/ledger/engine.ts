@@ -1,7 +1,8 @@
 import { lockAccounts } from '../accounts/accounts-repository.ts';
 import { businessDayOf, type DailyLimitsConfig, readDailyOutgoing } from '../controls/limits.ts';
 import type { Engine, Trx } from '../db/database.ts';
-import { readHoldsForBatch } from '../holds/holds-repository.ts';
+import { namedHoldIds, readHoldsForBatch } from '../holds/holds-repository.ts';
+import { type BatchReads, readBatchPostgres } from './batch-read-postgres.ts';
 import { findIdempotencyKeys, idempotencyMapKey, lockUserGates } from './batch-repository.ts';
 import {
   type AnyOutcome,
@@ -52,10 +53,13 @@ function failure(refusal: Refusal): StoredOutcome {
 }
 
 /**
- * Reads and locks everything a batch touches, with one statement per table, in one global
- * order: the acting users (ascending id), then their idempotency keys, then every account
- * the commands' kinds declare (ascending id, vaults included). Concurrent batches take
- * their locks in the same order, so they cannot deadlock.
+ * Reads and locks everything a batch touches, in one global order: the acting users
+ * (ascending id), then their limits and idempotency keys, then every account the commands'
+ * kinds declare (ascending id, vaults included), then those accounts' pending holds and the
+ * holds the commands name. Concurrent batches take their locks in the same order, so they
+ * cannot deadlock. SQLite runs one statement per table (no round trips to save, and its
+ * write lock is the whole database); PostgreSQL runs them all in one round trip, through the
+ * function of migration 0025 (./batch-read-postgres.ts).
  */
 async function readBatch(
   trx: Trx,
@@ -69,49 +73,80 @@ async function readBatch(
   const userIds = [
     ...new Set([...commands.map((c) => c.actor.userId), ...(bulk ? [bulk.userId] : [])]),
   ].sort();
-  const gates = await lockUserGates(trx, engine, userIds);
+  const keyPairs = [
+    ...commands.flatMap((c) =>
+      c.idempotency === null ? [] : [{ userId: c.actor.userId, key: c.idempotency.key }],
+    ),
+    ...(bulk?.key == null ? [] : [{ userId: bulk.userId, key: bulk.key }]),
+  ];
+  const accountNumbers = commands.flatMap((c) => kindOf(c).locks(c));
+  const reads =
+    engine === 'postgres'
+      ? await readBatchPostgres(trx, {
+          userIds,
+          keyPairs,
+          accountNumbers,
+          holdIds: namedHoldIds(commands),
+          now,
+        })
+      : await readBatchStatements(trx, engine, {
+          userIds,
+          keyPairs,
+          accountNumbers,
+          commands,
+          now,
+        });
+  const { gates } = reads;
   if (limits !== undefined) {
-    // Today's outgoing totals, read under the user locks just taken (issue #13).
+    // Today's outgoing totals, read under the user locks taken above (issue #13).
     const outgoing = await readDailyOutgoing(
       trx,
       userIds,
       outgoingKindNames(),
       businessDayOf(clock.getTime(), limits.timeZone),
       limits,
-      { onlyLimited: true },
+      { onlyLimited: true, ...(reads.ownLimits === null ? {} : { ownLimits: reads.ownLimits }) },
     );
     for (const [userId, gate] of gates) gate.dailyOutgoing = outgoing.get(userId);
   }
-  const keys: BatchState['keys'] = await findIdempotencyKeys(trx, [
-    ...commands.flatMap((c) =>
-      c.idempotency === null ? [] : [{ userId: c.actor.userId, key: c.idempotency.key }],
-    ),
-    ...(bulk?.key == null ? [] : [{ userId: bulk.userId, key: bulk.key }]),
-  ]);
-  const records = await lockAccounts(
-    trx,
-    engine,
-    commands.flatMap((c) => kindOf(c).locks(c)),
-  );
-  const accounts = new Map<string, LockedAccount>();
-  for (const [number, record] of records)
-    accounts.set(number, { ...record, pendingHoldsMinor: 0n });
-  // Pending holds of the locked accounts, read under their locks; an expired one no longer
-  // counts even before the sweeper records it (src/holds/holds-repository.ts).
-  const holds = await readHoldsForBatch(trx, accounts, commands, now);
   return {
     now,
     gates,
-    keys,
-    accounts,
+    keys: reads.keys,
+    accounts: reads.accounts,
     entries: [],
     keysToStore: [],
     pinStates: new Map(),
     audit: [],
     extraWrites: [],
     events: [],
-    holds,
+    holds: reads.holds,
   };
+}
+
+/** The batch's reads as separate statements, in the order of `readBatch` (SQLite). */
+async function readBatchStatements(
+  trx: Trx,
+  engine: Engine,
+  input: {
+    userIds: string[];
+    keyPairs: Array<{ userId: string; key: string }>;
+    accountNumbers: string[];
+    commands: readonly MoneyCommand[];
+    now: string;
+  },
+): Promise<Omit<BatchReads, 'ownLimits'> & { ownLimits: null }> {
+  const gates = await lockUserGates(trx, engine, input.userIds);
+  const keys = await findIdempotencyKeys(trx, input.keyPairs);
+  const records = await lockAccounts(trx, engine, input.accountNumbers);
+  const accounts = new Map<string, LockedAccount>();
+  for (const [number, record] of records)
+    accounts.set(number, { ...record, pendingHoldsMinor: 0n });
+  // Pending holds of the locked accounts, read under their locks; an expired one no longer
+  // counts even before the sweeper records it (src/holds/holds-repository.ts).
+  const holds = await readHoldsForBatch(trx, accounts, input.commands, input.now);
+  // `readDailyOutgoing` reads the limits itself.
+  return { gates, keys, accounts, holds, ownLimits: null };
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   insertEntries,
   insertIdempotencyKeys,
   insertPostings,
+  type NewIdempotencyKey,
   type PostingRow,
   savePinStates,
   setBalances,
@@ -148,9 +149,21 @@ async function rowsOf(
  * and last the batch's outbox events (`transaction.posted` for each entry, then
  * `batch.events`), all in the same transaction.
  */
+/** The batch's idempotency keys as rows, each with its outcome as the key will answer it. */
+function keyRows(batch: BatchState, now: string): NewIdempotencyKey[] {
+  return batch.keysToStore.map((k) => ({
+    userId: k.userId,
+    key: k.key,
+    requestHash: k.requestHash,
+    outcome: JSON.stringify(k.outcome),
+    now,
+  }));
+}
+
 export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState): Promise<void> {
   const { now } = batch;
   const events: NewEvent[] = [];
+  let keysWritten = false;
   if (batch.entries.length > 0) {
     const { entryRows, postingRows, balances, posted } = await rowsOf(
       trx,
@@ -164,24 +177,27 @@ export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState):
       balanceMinor,
     }));
     if (engine === 'postgres') {
-      // One statement (issue #17). The events go in it too when nothing else is to be
-      // written after them: holding the event counter's lock from here to commit then costs
-      // no extra round trip, which is the order's whole point.
+      // One statement (issue #17). The idempotency keys go in it unless a command kind's
+      // extra writes come later (they may complete an outcome the key stores). The events
+      // go in it too when nothing else is to be written after them: holding the event
+      // counter's lock from here to commit then costs no extra round trip, which is the
+      // order's whole point.
+      const keys = batch.extraWrites.length === 0 ? keyRows(batch, now) : [];
+      keysWritten = batch.extraWrites.length === 0;
       const eventsToo =
-        batch.keysToStore.length === 0 &&
-        batch.pinStates.size === 0 &&
-        batch.audit.length === 0 &&
-        batch.extraWrites.length === 0;
+        batch.pinStates.size === 0 && batch.audit.length === 0 && batch.extraWrites.length === 0;
       const all = eventsToo ? [...events, ...batch.events] : [];
       const written = await writeBatchPostgres(trx, {
         balances: balanceRows,
         entries: entryRows,
         postings: postingRows,
+        keys,
         events: unnumberedEvents(all),
       });
       expectRows('account balances', balanceRows.length, written.balances);
       expectRows('journal entries', entryRows.length, written.entries);
       expectRows('postings', postingRows.length, written.postings);
+      expectRows('idempotency keys', keys.length, written.keys);
       expectRows('events', all.length, written.events);
       if (eventsToo) return;
     } else {
@@ -194,14 +210,8 @@ export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState):
       expectRows('postings', postingRows.length, await insertPostings(trx, engine, postingRows));
     }
   }
-  if (batch.keysToStore.length > 0) {
-    const keys = batch.keysToStore.map((k) => ({
-      userId: k.userId,
-      key: k.key,
-      requestHash: k.requestHash,
-      outcome: JSON.stringify(k.outcome),
-      now,
-    }));
+  if (!keysWritten && batch.keysToStore.length > 0) {
+    const keys = keyRows(batch, now);
     expectRows('idempotency keys', keys.length, await insertIdempotencyKeys(trx, keys));
   }
   if (batch.pinStates.size > 0) {
