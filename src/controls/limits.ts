@@ -88,7 +88,9 @@ export async function readDailyOutgoing(
   options: {
     onlyLimited?: boolean;
     /** The users' `user_limits` rows when the caller has read them already (under lock). */
-    ownLimits?: ReadonlyArray<{ user_id: string; currency: string; daily_outgoing_minor: bigint }>;
+    ownLimits?:
+      | ReadonlyArray<{ user_id: string; currency: string; daily_outgoing_minor: bigint }>
+      | undefined;
   } = {},
 ): Promise<Map<string, Map<string, DailyOutgoing>>> {
   const result = new Map<string, Map<string, DailyOutgoing>>();

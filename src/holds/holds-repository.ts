@@ -85,12 +85,6 @@ export function toHoldView(hold: LockedHold, now: string): HoldView {
   };
 }
 
-/**
- * For a batch, under the account locks `readBatch` holds: the sum of each locked account's
- * pending, unexpired holds (into `pendingHoldsMinor`), and every hold a command names.
- * Every change of a hold's status is made under its account's lock (the write path and the
- * sweeper both take it), so what is read here stays true until the batch commits.
- */
 /** The existing holds a batch's commands name (captures, voids), each once. */
 export function namedHoldIds(commands: readonly MoneyCommand[]): string[] {
   return [
@@ -100,6 +94,12 @@ export function namedHoldIds(commands: readonly MoneyCommand[]): string[] {
   ];
 }
 
+/**
+ * For a batch, under the account locks `readBatch` holds: the sum of each locked account's
+ * pending, unexpired holds (into `pendingHoldsMinor`), and every hold a command names.
+ * Every change of a hold's status is made under its account's lock (the write path and the
+ * sweeper both take it), so what is read here stays true until the batch commits.
+ */
 export async function readHoldsForBatch(
   trx: Trx,
   accounts: Map<string, LockedAccount>,

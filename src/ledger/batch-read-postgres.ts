@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
-import { accountRecordOf } from '../accounts/accounts-repository.ts';
+import { type AccountRow, accountRecordOf } from '../accounts/accounts-repository.ts';
 import type { Trx } from '../db/database.ts';
-import type { AccountsTable, HoldsTable } from '../db/schema.ts';
-import { holdRecordOf } from '../holds/holds-repository.ts';
+import { type HoldRow, holdRecordOf } from '../holds/holds-repository.ts';
 import { idempotencyMapKey, type StoredKey, type UserGate } from './batch-repository.ts';
 import type { LockedAccount, LockedHold } from './commands/command.ts';
 
@@ -12,9 +11,15 @@ export interface BatchReads {
   keys: Map<string, StoredKey>;
   accounts: Map<string, LockedAccount>;
   holds: Map<string, LockedHold>;
-  /** The acting users' own daily limits (`user_limits`), for src/controls/limits.ts. */
-  ownLimits: Array<{ user_id: string; currency: string; daily_outgoing_minor: bigint }>;
+  /**
+   * The acting users' own daily limits (`user_limits`), for src/controls/limits.ts; absent
+   * when the reads left them to `readDailyOutgoing` (SQLite).
+   */
+  ownLimits?: Array<{ user_id: string; currency: string; daily_outgoing_minor: bigint }>;
 }
+
+/** A row with its 64-bit integer columns as text, as JSON carries them (migration 0025). */
+type AsText<Row, Columns extends keyof Row> = Omit<Row, Columns> & { [C in Columns]: string };
 
 /** The document `corebank_read_batch` answers; 64-bit integers as text (migration 0025). */
 interface ReadDocument {
@@ -26,33 +31,9 @@ interface ReadDocument {
   }>;
   limits: Array<{ user_id: string; currency: string; daily_outgoing_minor: string }>;
   keys: Array<{ user_id: string; key: string; request_hash: string; outcome: string }>;
-  accounts: Array<{
-    id: string;
-    account_number: string;
-    user_id: string | null;
-    kind: AccountsTable['kind'];
-    type: AccountsTable['type'];
-    currency: string;
-    nickname: string | null;
-    status: AccountsTable['status'];
-    balance_minor: string;
-    created_at: string;
-  }>;
+  accounts: Array<AsText<AccountRow, 'id' | 'balance_minor'>>;
   pending: Array<{ account_id: string; total: string }>;
-  holds: Array<{
-    id: string;
-    account_id: string;
-    account_number: string;
-    amount_minor: string;
-    currency: string;
-    status: HoldsTable['status'];
-    captured_minor: string;
-    description: string | null;
-    expires_at: string;
-    created_at: string;
-    updated_at: string;
-    capture_transaction_id: string | null;
-  }>;
+  holds: Array<AsText<HoldRow, 'account_id' | 'amount_minor' | 'captured_minor'>>;
 }
 
 /**

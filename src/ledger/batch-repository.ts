@@ -330,17 +330,18 @@ export interface PostgresBatchWrites {
 
 /**
  * PostgreSQL: a batch's balances, journal entries, postings and (when given) its idempotency
- * keys and outbox events in one statement, one round trip (issue #17, item 4). Each table's rows travel as
- * one array per column and are expanded by `unnest`, so the statement's text and its
+ * keys and outbox events in one statement, one round trip (issue #17, item 4). Each table's
+ * rows travel as one array per column and are expanded by `unnest`, so the statement's text and its
  * eleven-plus parameters are the same whatever the batch's size: PostgreSQL parses and
  * plans a short statement instead of a VALUES list of thousands of parameters.
  *
- * The parts are data-modifying CTEs of one statement. The accounts were locked by
- * `lockAccounts` earlier in the transaction, so the update waits for nothing; postings'
- * references to the entries inserted beside them are checked at the end of the statement,
- * when both are there (migration 0024's statement trigger). If an account row is missing, nothing is inserted, so
- * the caller's row counts (not a foreign-key error) report it. The event counter's row is locked by this statement
- * and held to commit, as `appendEvents` does. Returns the rows each part touched.
+ * The parts are data-modifying CTEs of one statement. The accounts were locked by the
+ * batch's reads earlier in the transaction (`corebank_read_batch`), so the update waits for
+ * nothing; postings' references to the entries inserted beside them are checked at the end
+ * of the statement, when both are there (migration 0024's statement trigger). If an account
+ * row is missing, nothing is inserted, so the caller's row counts (not a foreign-key error)
+ * report it. The event counter's row is locked by this statement and held to commit, as
+ * `appendEvents` does. Returns the rows each part touched.
  */
 export async function writeBatchPostgres(
   trx: Trx,
@@ -369,7 +370,8 @@ export interface BatchWriteCounts {
 
 /**
  * The statement of `writeBatchPostgres`, not executed (bench/trials/pg-drivers.ts replays
- * its text through other drivers). Its text depends only on whether there are events.
+ * its text through other drivers). Its text depends only on whether there are keys and
+ * events.
  */
 export function batchStatementPostgres(writes: PostgresBatchWrites): RawBuilder<BatchWriteCounts> {
   const { balances, entries: e, postings: p, events, keys = [] } = writes;

@@ -105,7 +105,7 @@ async function readBatch(
       outgoingKindNames(),
       businessDayOf(clock.getTime(), limits.timeZone),
       limits,
-      { onlyLimited: true, ...(reads.ownLimits === null ? {} : { ownLimits: reads.ownLimits }) },
+      { onlyLimited: true, ownLimits: reads.ownLimits },
     );
     for (const [userId, gate] of gates) gate.dailyOutgoing = outgoing.get(userId);
   }
@@ -135,7 +135,7 @@ async function readBatchStatements(
     commands: readonly MoneyCommand[];
     now: string;
   },
-): Promise<Omit<BatchReads, 'ownLimits'> & { ownLimits: null }> {
+): Promise<BatchReads> {
   const gates = await lockUserGates(trx, engine, input.userIds);
   const keys = await findIdempotencyKeys(trx, input.keyPairs);
   const records = await lockAccounts(trx, engine, input.accountNumbers);
@@ -145,8 +145,8 @@ async function readBatchStatements(
   // Pending holds of the locked accounts, read under their locks; an expired one no longer
   // counts even before the sweeper records it (src/holds/holds-repository.ts).
   const holds = await readHoldsForBatch(trx, accounts, input.commands, input.now);
-  // `readDailyOutgoing` reads the limits itself.
-  return { gates, keys, accounts, holds, ownLimits: null };
+  // No `ownLimits`: `readDailyOutgoing` reads them itself.
+  return { gates, keys, accounts, holds };
 }
 
 /**

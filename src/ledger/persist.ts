@@ -137,6 +137,17 @@ async function rowsOf(
   return { entryRows, postingRows, balances, posted };
 }
 
+/** The batch's idempotency keys as rows, each with its outcome as the key will answer it. */
+function keyRows(batch: BatchState, now: string): NewIdempotencyKey[] {
+  return batch.keysToStore.map((k) => ({
+    userId: k.userId,
+    key: k.key,
+    requestHash: k.requestHash,
+    outcome: JSON.stringify(k.outcome),
+    now,
+  }));
+}
+
 /**
  * The one persist step of the write path: writes everything the batch decided, in its
  * transaction, and checks that every write touched exactly the rows it meant to. Any
@@ -149,17 +160,6 @@ async function rowsOf(
  * and last the batch's outbox events (`transaction.posted` for each entry, then
  * `batch.events`), all in the same transaction.
  */
-/** The batch's idempotency keys as rows, each with its outcome as the key will answer it. */
-function keyRows(batch: BatchState, now: string): NewIdempotencyKey[] {
-  return batch.keysToStore.map((k) => ({
-    userId: k.userId,
-    key: k.key,
-    requestHash: k.requestHash,
-    outcome: JSON.stringify(k.outcome),
-    now,
-  }));
-}
-
 export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState): Promise<void> {
   const { now } = batch;
   const events: NewEvent[] = [];
@@ -182,8 +182,8 @@ export async function persistBatch(trx: Trx, engine: Engine, batch: BatchState):
       // go in it too when nothing else is to be written after them: holding the event
       // counter's lock from here to commit then costs no extra round trip, which is the
       // order's whole point.
-      const keys = batch.extraWrites.length === 0 ? keyRows(batch, now) : [];
       keysWritten = batch.extraWrites.length === 0;
+      const keys = keysWritten ? keyRows(batch, now) : [];
       const eventsToo =
         batch.pinStates.size === 0 && batch.audit.length === 0 && batch.extraWrites.length === 0;
       const all = eventsToo ? [...events, ...batch.events] : [];
