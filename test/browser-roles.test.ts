@@ -590,6 +590,12 @@ describe('dashboard workspaces in Chromium', { skip: skipBrowser }, () => {
       .getByRole('row', { name: /Account frozen/ })
       .first()
       .waitFor();
+    // The frozen row was there before the filter too: wait for the filtered page to replace
+    // the unfiltered one (the sign-in rows leave) before counting.
+    await audit
+      .getByRole('row', { name: /Sign-in/ })
+      .first()
+      .waitFor({ state: 'detached' });
     assert.equal(await audit.getByRole('row', { name: /Sign-in/ }).count(), 0);
     await assertAccessible(page, 'oversight after a freeze');
 
